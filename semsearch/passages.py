@@ -1,0 +1,176 @@
+"""Document text -> passages of whole sentences within a token budget, with exact offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import blingfire
+
+from .types import Passage
+
+Span = tuple[int, int]
+
+
+class Tokenizer(Protocol):
+    """What chunking needs of a tokenizer: the character span of every token of each text."""
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[Span]]: ...
+
+
+class WhitespaceTokenizer:
+    """Tokens are runs of non-space characters: a model-free tokenizer for tests and tools."""
+
+    _TOKEN = re.compile(r"\S+")
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
+        return [[m.span() for m in self._TOKEN.finditer(t)] for t in texts]
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How documents are cut into passages; stored in the manifest of every saved index."""
+
+    max_tokens: int
+    overlap: int = 0
+    """Number of sentences each passage repeats from the end of the previous one."""
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.overlap < 0:
+            raise ValueError(f"overlap must be 0 or more, got {self.overlap}")
+
+
+# Blank lines always end a sentence. A single newline ends one only when the line before closes a
+# sentence (or the next line is a bullet): hard-wrapped prose must not be cut mid-sentence, while
+# news bodies that put one paragraph per line must not glue paragraphs together.
+_BLOCK_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+_LINE_END_CLOSES = re.compile(r"""[.!?:;…"'”’»)\]]\s*$""")
+_BULLET = re.compile(r"\s*[•\-*–—·▪●]\s")
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _lines(text: str) -> list[Span]:
+    """Spans of text that no sentence may cross."""
+    spans: list[Span] = []
+    block_start = 0
+    for m in _BLOCK_BREAK.finditer(text):
+        spans.extend(_split_block(text, block_start, m.start()))
+        block_start = m.end()
+    spans.extend(_split_block(text, block_start, len(text)))
+    return spans
+
+
+def _split_block(text: str, start: int, end: int) -> list[Span]:
+    spans: list[Span] = []
+    piece_start = start
+    pos = text.find("\n", start, end)
+    while pos != -1:
+        before = text[piece_start:pos]
+        if _LINE_END_CLOSES.search(before) or _BULLET.match(text, pos + 1, end):
+            spans.append((piece_start, pos))
+            piece_start = pos + 1
+        pos = text.find("\n", pos + 1, end)
+    spans.append((piece_start, end))
+    return [s for s in (_trim(text, a, b) for a, b in spans) if s is not None]
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Character spans of the sentences of ``text``, in order, trimmed of surrounding space."""
+    sentences: list[Span] = []
+    for line_start, line_end in _lines(text):
+        line = text[line_start:line_end]
+        _, offsets = blingfire.text_to_sentences_and_offsets(line)
+        cursor = 0
+        # blingfire's offsets are trusted only while they stay in order and inside the line; the
+        # remainder falls back to one sentence, so no character is ever lost.
+        for a, b in offsets:
+            if a < cursor or b > len(line) or b <= a:
+                break
+            if a > cursor:
+                gap = _trim(line, cursor, a)
+                if gap is not None:
+                    sentences.append((line_start + gap[0], line_start + gap[1]))
+            span = _trim(line, a, b)
+            if span is not None:
+                sentences.append((line_start + span[0], line_start + span[1]))
+            cursor = b
+        rest = _trim(line, cursor, len(line))
+        if rest is not None:
+            sentences.append((line_start + rest[0], line_start + rest[1]))
+    return sentences
+
+
+def _units(
+    text: str, sentences: list[Span], tokenizer: Tokenizer, max_tokens: int
+) -> list[tuple[int, int, int]]:
+    """Sentences as (start, end, tokens), with any sentence over budget cut at token boundaries."""
+    token_lists = tokenizer.token_spans([text[a:b] for a, b in sentences])
+    units: list[tuple[int, int, int]] = []
+    for (a, b), tokens in zip(sentences, token_lists, strict=True):
+        if len(tokens) <= max_tokens:
+            units.append((a, b, max(len(tokens), 1)))
+            continue
+        i = 0
+        while i < len(tokens):
+            cut = min(i + max_tokens, len(tokens))
+            if cut < len(tokens):
+                # Prefer cutting where a word starts, so no word is split between passages;
+                # only a single word longer than the budget is cut inside.
+                for j in range(cut, i, -1):
+                    if tokens[j][0] > tokens[j - 1][1]:
+                        cut = j
+                        break
+            # A piece runs to the start of the next piece's first token, so text between tokens
+            # (spaces, characters the tokenizer drops) stays covered.
+            piece_start = a if i == 0 else a + tokens[i][0]
+            piece_end = b if cut >= len(tokens) else a + tokens[cut][0]
+            span = _trim(text, piece_start, piece_end)
+            if span is not None:
+                units.append((span[0], span[1], cut - i))
+            i = cut
+    return units
+
+
+def chunk_text(
+    doc_id: str,
+    text: str,
+    *,
+    tokenizer: Tokenizer,
+    settings: ChunkSettings,
+    max_tokens: int | None = None,
+) -> list[Passage]:
+    """Pack the sentences of ``text`` into passages of at most ``max_tokens`` tokens.
+
+    ``max_tokens`` overrides ``settings.max_tokens`` for one document (to leave room for its title).
+    """
+    budget = max(1, max_tokens if max_tokens is not None else settings.max_tokens)
+    units = _units(text, split_sentences(text), tokenizer, budget)
+    passages: list[Passage] = []
+    i = 0
+    while i < len(units):
+        j = i
+        used = 0
+        while j < len(units) and (j == i or used + units[j][2] <= budget):
+            used += units[j][2]
+            j += 1
+        start, end = units[i][0], units[j - 1][1]
+        passages.append(Passage(doc_id, len(passages), start, end, text[start:end]))
+        if j >= len(units):
+            break
+        # Step back `overlap` sentences, always moving forward, and shed overlap that would leave
+        # no room for the next new sentence (a passage must never repeat only old text).
+        i = max(i + 1, j - settings.overlap)
+        while i < j and sum(u[2] for u in units[i:j]) + units[j][2] > budget:
+            i += 1
+    return passages

@@ -1,0 +1,255 @@
+"""SQLite store of documents and passages; passage text is never stored, only its offsets."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .types import Document, Hit, Passage
+from .vectors import Ids
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT,
+    date TEXT,
+    date_approximate INTEGER NOT NULL,
+    dateline TEXT,
+    highlights TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    embed_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_key ON passages(embed_key);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+"""
+
+_DOC_COLUMNS = (
+    "id, title, text, source, url, date, date_approximate, dateline, highlights, metadata"
+)
+_SELECT_DOC = f"SELECT {_DOC_COLUMNS} FROM documents WHERE id = ?"
+# A passage's text is a slice of its document (SQLite substr counts code points, as Python does).
+_PASSAGE_TEXT = 'substr(d.text, p.start + 1, p."end" - p.start)'
+_JOIN = "FROM passages p JOIN documents d ON d.id = p.doc_id"
+
+
+def _doc_row(doc: Document) -> tuple[Any, ...]:
+    return (
+        doc.id,
+        doc.title,
+        doc.text,
+        doc.source,
+        doc.url,
+        doc.date,
+        int(doc.date_approximate),
+        doc.dateline,
+        json.dumps(list(doc.highlights), ensure_ascii=False),
+        json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str),
+    )
+
+
+def _row_doc(row: Sequence[Any]) -> Document:
+    return Document(
+        id=row[0],
+        title=row[1],
+        text=row[2],
+        source=row[3],
+        url=row[4],
+        date=row[5],
+        date_approximate=bool(row[6]),
+        dateline=row[7],
+        highlights=tuple(json.loads(row[8])),
+        metadata=json.loads(row[9]),
+    )
+
+
+class Store:
+    """Documents and passages in one SQLite database, held in memory while the index is open."""
+
+    def __init__(self, connection: sqlite3.Connection | None = None) -> None:
+        # Autocommit mode: Index.add manages transactions itself, so a failed ingest rolls back.
+        self.db = connection or sqlite3.connect(":memory:", isolation_level=None)
+        self.db.executescript(_SCHEMA)
+
+    @classmethod
+    def load(cls, path: Path) -> Store:
+        """Copy a saved database into memory, so later saves never touch the file we read."""
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            source.backup(memory)
+        finally:
+            source.close()
+        return cls(memory)
+
+    def save(self, path: Path) -> None:
+        """Write a complete copy of the database to ``path`` (the caller makes it atomic)."""
+        target = sqlite3.connect(path)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def has_document(self, doc_id: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            is not None
+        )
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self.db.execute(_SELECT_DOC, (doc_id,)).fetchone()
+        return None if row is None else _row_doc(row)
+
+    def documents(self) -> Iterator[Document]:
+        for row in self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY rowid"):
+            yield _row_doc(row)
+
+    def put_document(self, doc: Document) -> None:
+        self.db.execute(
+            f"INSERT OR REPLACE INTO documents ({_DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            _doc_row(doc),
+        )
+
+    def delete_document(self, doc_id: str) -> list[int]:
+        """Delete a document and its passages; returns the ids of the passages removed."""
+        ids = self.passage_ids(doc_id)
+        self.db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+        self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return ids
+
+    def same_document(self, doc: Document) -> bool:
+        """True when ``doc`` is stored exactly as given (re-adding it changes nothing)."""
+        row = self.db.execute(_SELECT_DOC, (doc.id,)).fetchone()
+        return row is not None and tuple(row) == _doc_row(doc)
+
+    # -- passages ------------------------------------------------------------------------------
+
+    def put_passages(self, passages: Iterable[Passage], keys: Iterable[str]) -> None:
+        self.db.executemany(
+            'INSERT INTO passages (id, doc_id, ordinal, start, "end", embed_key)'
+            " VALUES (?,?,?,?,?,?)",
+            (
+                (p.id, p.doc_id, p.ordinal, p.start, p.end, k)
+                for p, k in zip(passages, keys, strict=True)
+            ),
+        )
+
+    def passage_ids(self, doc_id: str | None = None) -> list[int]:
+        if doc_id is None:
+            return [r[0] for r in self.db.execute("SELECT id FROM passages ORDER BY id")]
+        rows = self.db.execute(
+            "SELECT id FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+        )
+        return [r[0] for r in rows]
+
+    def passages(self, doc_id: str) -> list[Passage]:
+        rows = self.db.execute(
+            f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}'
+            f" {_JOIN} WHERE p.doc_id = ? ORDER BY p.ordinal",
+            (doc_id,),
+        )
+        return [Passage(doc_id, r[1], r[2], r[3], r[4], id=r[0]) for r in rows]
+
+    def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        """One stored passage id per embedding key that some stored passage already has."""
+        found: dict[str, int] = {}
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for key, pid in self.db.execute(
+                "SELECT embed_key, min(id) FROM passages"
+                f" WHERE embed_key IN ({marks}) GROUP BY embed_key",
+                part,
+            ):
+                found[key] = pid
+        return found
+
+    def counts(self) -> tuple[int, int]:
+        docs = self.db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        passages = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return int(docs), int(passages)
+
+    def filter_ids(
+        self,
+        *,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sources: Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> Ids:
+        """Passage ids of the documents that pass every given filter."""
+        where: list[str] = []
+        args: list[Any] = []
+        if date_from is not None:
+            where.append("d.date >= ?")
+            args.append(date_from)
+        if date_to is not None:
+            where.append("d.date <= ?")
+            args.append(date_to)
+        if sources is not None:
+            # GLOB lets users filter by folder or site ("*/arabnews/*"); plain names match exactly.
+            where.append(
+                "(" + " OR ".join("d.source GLOB ?" for _ in sources) + ")" if sources else "0"
+            )
+            args.extend(sources)
+        if doc_ids is not None:
+            where.append(f"d.id IN ({','.join('?' * len(doc_ids))})" if doc_ids else "0")
+            args.extend(doc_ids)
+        sql = f"SELECT p.id {_JOIN}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
+
+    def hits(self, ids: Sequence[int], scores: Sequence[float]) -> list[Hit]:
+        """Hits for passage ids in rank order, with their text sliced from the document."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f'SELECT p.id, p.doc_id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT},'
+            f" d.title, d.date, d.source, d.url, d.metadata {_JOIN} WHERE p.id IN ({marks})",
+            list(ids),
+        ).fetchall()
+        by_id = {r[0]: r for r in rows}
+        hits: list[Hit] = []
+        for pid, score in zip(ids, scores, strict=True):
+            r = by_id.get(pid)
+            if r is None:
+                continue
+            hits.append(
+                Hit(
+                    rank=len(hits) + 1,
+                    score=float(score),
+                    passage_id=r[0],
+                    doc_id=r[1],
+                    ordinal=r[2],
+                    start=r[3],
+                    end=r[4],
+                    text=r[5],
+                    title=r[6],
+                    date=r[7],
+                    source=r[8],
+                    url=r[9],
+                    metadata=json.loads(r[10]),
+                )
+            )
+        return hits

@@ -1,0 +1,114 @@
+"""The records that flow through semsearch: Document, Passage and Hit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def stable_doc_id(source: str, title: str, text: str) -> str:
+    """A document id derived from its content, stable across runs and machines."""
+    digest = hashlib.sha256()
+    for part in (source, title, text):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        # A separator byte that cannot occur in UTF-8 keeps ("ab", "c") and ("a", "bc") apart.
+        digest.update(b"\xff")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article. ``text`` is the cleaned body; every offset in semsearch points into it."""
+
+    id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    url: str | None = None
+    date: str | None = None
+    """ISO 8601 date (``YYYY-MM-DD``) of publication or last update, if known."""
+    date_approximate: bool = False
+    """True when ``date`` was resolved from a relative phrase such as "Updated 9 sec ago"."""
+    dateline: str | None = None
+    highlights: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        text: str,
+        *,
+        id: str | None = None,
+        title: str = "",
+        source: str = "",
+        url: str | None = None,
+        date: str | None = None,
+        date_approximate: bool = False,
+        dateline: str | None = None,
+        highlights: tuple[str, ...] | list[str] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> Document:
+        """Build a document, deriving a stable id from source, title and text when none is given."""
+        return cls(
+            id=id if id else stable_doc_id(source or (url or ""), title, text),
+            text=text,
+            title=title,
+            source=source,
+            url=url,
+            date=date,
+            date_approximate=date_approximate,
+            dateline=dateline,
+            highlights=tuple(highlights),
+            metadata=dict(metadata or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    id: int = -1
+    """The index's 64-bit passage id; -1 until the passage is stored in an index."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a passage, its score and what its document says about itself."""
+
+    rank: int
+    score: float
+    passage_id: int
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    title: str
+    date: str | None
+    source: str
+    url: str | None
+    metadata: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "doc_id": self.doc_id,
+            "passage_id": self.passage_id,
+            "ordinal": self.ordinal,
+            "title": self.title,
+            "date": self.date,
+            "source": self.source,
+            "url": self.url,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "metadata": self.metadata,
+        }

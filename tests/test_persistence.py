@@ -1,0 +1,245 @@
+"""Saving and loading: round trips, checksums, consistency, model checks and crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from semsearch import (
+    Document,
+    Embedder,
+    Index,
+    IndexFormatError,
+    ModelMismatchError,
+    SemsearchError,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [
+    Document.create(
+        f"Article {i}. " + "It reports on harbour shipping and port strikes. " * (i + 1),
+        title=f"Port news {i}",
+        source=f"port/{i}.txt",
+        date=f"2024-03-{i + 1:02d}",
+    )
+    for i in range(6)
+]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    path = tmp_path_factory.mktemp("saved") / "index"
+    idx = Index(model=embedder, max_tokens=24)
+    idx.add(DOCS)
+    idx.save(path)
+    return path
+
+
+@pytest.fixture
+def copy(saved: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "index"
+    shutil.copytree(saved, target)
+    return target
+
+
+def _snapshot(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+def _state(path: Path) -> frozenset[str]:
+    return frozenset(d.id for d in Index.load(path).documents())
+
+
+def test_round_trip(saved: Path, embedder: Embedder) -> None:
+    idx = Index.load(saved, model=embedder)
+    assert {d.id for d in idx.documents()} == {d.id for d in DOCS}
+    assert idx.document(DOCS[2].id) == DOCS[2]
+    for doc in DOCS:
+        for p in idx.passages(doc.id):
+            assert doc.text[p.start : p.end] == p.text
+    original = Index(model=embedder, max_tokens=24)
+    original.add(DOCS)
+    for q in ["dock workers strike", "Article 3"]:
+        assert [(h.doc_id, h.start, h.end) for h in idx.search(q, k=5)] == [
+            (h.doc_id, h.start, h.end) for h in original.search(q, k=5)
+        ]
+    info = idx.info()
+    assert info["chunking"]["max_tokens"] == 24 and info["documents"] == 6
+
+
+def test_manifest_records_what_loading_checks(saved: Path) -> None:
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["model"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384}
+    assert manifest["counts"]["documents"] == 6
+    for entry in manifest["files"].values():
+        assert (saved / entry["name"]).stat().st_size == entry["bytes"]
+        assert len(entry["sha256"]) == 64
+
+
+def test_save_again_replaces_files_and_leaves_no_leftovers(copy: Path) -> None:
+    idx = Index.load(copy)
+    (copy / "notes.txt").write_text("a user's file stays")
+    (copy / "vectors.1-2.faiss.tmp").write_bytes(b"leftover of a crashed save")
+    idx.remove(DOCS[0].id)
+    idx.save()
+    names = {p.name for p in copy.iterdir()}
+    assert names - {"manifest.json", ".semsearch.lock", "notes.txt"} == set(
+        e["name"] for e in json.loads((copy / "manifest.json").read_text())["files"].values()
+    )
+    assert _state(copy) == {d.id for d in DOCS[1:]}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda d, f: f["vectors.faiss"].write_bytes(f["vectors.faiss"].read_bytes()[:-100]),
+            "truncated",
+        ),
+        (lambda d, f: _flip(f["store.sqlite"], 5000), "checksum"),
+        (lambda d, f: _flip(f["vectors.faiss"], 200), "checksum"),
+        (lambda d, f: f["store.sqlite"].unlink(), "missing"),
+        (lambda d, f: (d / "manifest.json").write_text("{not json"), "not a valid manifest"),
+        (lambda d, f: (d / "manifest.json").unlink(), "no saved semsearch index"),
+        (lambda d, f: _edit_manifest(d, format_version=99), "format version 99"),
+        (lambda d, f: _edit_manifest(d, counts={"documents": 7, "passages": 1}), "inconsistent"),
+    ],
+    ids=[
+        "truncated",
+        "flipped-sqlite",
+        "flipped-faiss",
+        "missing-file",
+        "bad-json",
+        "no-manifest",
+        "future-version",
+        "counts",
+    ],
+)
+def test_damage_is_detected_with_a_clear_message(copy: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    manifest = json.loads((copy / "manifest.json").read_text())
+    files = {role: copy / e["name"] for role, e in manifest["files"].items()}
+    damage(copy, files)
+    with pytest.raises(IndexFormatError, match=message) as err:
+        Index.load(copy)
+    assert str(copy) in str(err.value)
+
+
+def test_consistency_between_faiss_and_sqlite_is_checked(copy: Path, embedder: Embedder) -> None:
+    # A store from one index beside vectors from another, with checksums made to match: only the
+    # cross-check of ids can tell.
+    other = Index(model=embedder, max_tokens=24)
+    other.add(DOCS[:5])
+    other.save(copy.parent / "other")
+    theirs = json.loads((copy.parent / "other" / "manifest.json").read_text())
+    ours = json.loads((copy / "manifest.json").read_text())
+    shutil.copy(copy.parent / "other" / theirs["files"]["vectors.faiss"]["name"], copy)
+    ours["files"]["vectors.faiss"] = theirs["files"]["vectors.faiss"]
+    (copy / "manifest.json").write_text(json.dumps(ours))
+    with pytest.raises(IndexFormatError, match="inconsistent"):
+        Index.load(copy)
+
+
+def test_other_model_refused(saved: Path) -> None:
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        Index.load(saved, model="sentence-transformers/all-mpnet-base-v2")
+    Index.load(saved, model="all-MiniLM-L6-v2")  # an alias of the bundled model is the same model
+
+
+def test_missing_and_read_only_directories(tmp_path: Path, saved: Path) -> None:
+    with pytest.raises(SemsearchError, match="does not exist"):
+        Index.load(tmp_path / "nowhere")
+    idx = Index.load(saved)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(SemsearchError, match="read-only"):
+            idx.save(ro)
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_no_pickle_in_the_package() -> None:
+    for source in (ROOT / "semsearch").rglob("*.py"):
+        text = source.read_text()
+        assert "import pickle" not in text and "torch.load" not in text, source
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_manifest(directory: Path, **changes: object) -> None:
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest.update(changes)
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _child(*args: str, **kw: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "crash_child.py"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_crash_at_every_step_of_a_save_leaves_old_or_new(saved: Path, tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    old = _state(saved)
+    new: frozenset[str] | None = None
+    outcomes = []
+    for step in range(1, 200):
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(saved, target)
+        proc = _child(str(target), "step", str(step))
+        _, err = proc.communicate(timeout=120)
+        state = _state(target)  # must load: never a broken index
+        outcomes.append(state)
+        if proc.returncode == 0:
+            new = state
+            break
+        assert proc.returncode == 99, err
+    assert new is not None and new != old, "the save finished within the steps tried"
+    assert set(outcomes) <= {old, new}
+    assert outcomes.count(old) >= 5, "kills landed before the commit point"
+    assert outcomes.count(new) >= 2, "kills landed after the commit point too"
+
+
+def test_kill_at_random_moments_of_repeated_saves(copy: Path) -> None:
+    rng = random.Random(42)
+    states = set()
+    with_doc = None
+    for _ in range(4):
+        proc = _child(str(copy), "loop")
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the first save is done: the model is loaded, saves are looping
+        time.sleep(rng.uniform(0.2, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        state = _state(copy)
+        states.add(state)
+        idx = Index.load(copy)
+        for doc in idx.documents():
+            for p in idx.passages(doc.id):
+                assert doc.text[p.start : p.end] == p.text
+        with_doc = with_doc or ("toggled" in state)
+    base = {d.id for d in DOCS}
+    assert states <= {frozenset(base), frozenset(base | {"toggled"})}
