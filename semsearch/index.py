@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from .errors import (
     InputError,
     ModelMismatchError,
     SemsearchError,
-    SemsearchWarning,
 )
 from .passages import ChunkSettings, chunk_text
+from .retrieval import Filters, dense_search, encode_queries
 from .store import Store
 from .types import Document, Hit, Passage
 from .vectors import VectorIndex
@@ -41,17 +40,6 @@ class AddReport:
     passages: int = 0
     embedded: int = 0
     """Passages whose vectors came from the model; the rest reused stored vectors."""
-
-
-def _iso_date(value: str | dt.date | None, name: str) -> str | None:
-    if value is None or (isinstance(value, str) and not value):
-        return None
-    if isinstance(value, dt.date):
-        return value.isoformat()[:10]
-    try:
-        return dt.date.fromisoformat(value[:10]).isoformat()
-    except ValueError:
-        raise InputError(None, f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
 
 
 def _check_document(doc: Document) -> None:
@@ -267,25 +255,6 @@ class Index:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def _query_vectors(self, queries: Sequence[str]) -> np.ndarray[Any, Any]:
-        for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise InputError(None, "empty query")
-        limit = self.embedder.max_seq_length - self.embedder.special_tokens
-        for q in queries:
-            if len(q) > limit:  # cheap test first: no query under `limit` characters is too long
-                n = len(self.embedder.tokenizer.token_spans([q])[0])
-                if n > limit:
-                    warnings.warn(
-                        SemsearchWarning(
-                            f"query is {n} tokens long; the model reads only the first {limit}"
-                        ),
-                        stacklevel=3,
-                    )
-        if len(queries) == 1:
-            return self.embedder.encode_query(queries[0])
-        return self.embedder.encode(list(queries))
-
     def search(
         self,
         query: str,
@@ -300,6 +269,7 @@ class Index:
 
         ``date_from``/``date_to`` are inclusive ISO dates (documents without a date fail a date
         filter); ``sources`` are exact sources or glob patterns; ``doc_ids`` limits to documents.
+        Filtering happens inside the search, so ``k`` hits come back whenever ``k`` qualify.
         """
         return self.search_many(
             [query], k=k, date_from=date_from, date_to=date_to, sources=sources, doc_ids=doc_ids
@@ -321,25 +291,9 @@ class Index:
         queries = list(queries)
         if not queries:
             return []
-        vectors = self._query_vectors(queries)
-        if len(self.vectors) == 0:
-            return [[] for _ in queries]
-        allowed = None
-        if any(f is not None for f in (date_from, date_to, sources, doc_ids)):
-            allowed = self._store.filter_ids(
-                date_from=_iso_date(date_from, "date_from"),
-                date_to=_iso_date(date_to, "date_to"),
-                sources=None if sources is None else list(sources),
-                doc_ids=None if doc_ids is None else list(doc_ids),
-            )
-            if not len(allowed):
-                return [[] for _ in queries]
-        scores, ids = self.vectors.search(vectors, k, allowed=allowed)
-        results = []
-        for row_scores, row_ids in zip(scores, ids, strict=True):
-            keep = row_ids >= 0
-            results.append(self._store.hits(row_ids[keep].tolist(), row_scores[keep].tolist()))
-        return results
+        vectors = encode_queries(self.embedder, queries)
+        filters = Filters(date_from=date_from, date_to=date_to, sources=sources, doc_ids=doc_ids)
+        return dense_search(self._store, self.vectors, vectors, k=k, filters=filters)
 
     # -- persistence ---------------------------------------------------------------------------
 
