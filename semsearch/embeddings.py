@@ -92,8 +92,11 @@ class Embedder:
         if self._model is None:
             key = (self._source, self._device)
             if key not in _LOADED:
+                import transformers
                 from sentence_transformers import SentenceTransformer
 
+                # The per-tensor "Loading weights" bar is noise on every CLI call and test run.
+                transformers.logging.disable_progress_bar()
                 _LOADED[key] = SentenceTransformer(self._source, device=self._device)
             self._model = _LOADED[key]
         return self._model
