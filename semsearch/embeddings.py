@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .errors import SemsearchError
 from .passages import Span
 
 Vectors = npt.NDArray[np.float32]
@@ -96,8 +97,12 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
 
                 # The per-tensor "Loading weights" bar is noise on every CLI call and test run.
-                transformers.logging.disable_progress_bar()
-                _LOADED[key] = SentenceTransformer(self._source, device=self._device)
+                transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                try:
+                    _LOADED[key] = SentenceTransformer(self._source, device=self._device)
+                except (OSError, ValueError) as exc:
+                    # The loaders' own messages do not always say which model they could not find.
+                    raise SemsearchError(f"cannot load model {self.name!r}: {exc}") from None
             self._model = _LOADED[key]
         return self._model
 

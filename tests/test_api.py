@@ -24,6 +24,7 @@ def test_public_names_are_pinned() -> None:
         "read_articles",
         "read_text",
     ]
+
     # isort-style order, as ruff keeps it: CONSTANTS, then Classes, then functions.
     def group(name: str) -> tuple[int, str]:
         return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)

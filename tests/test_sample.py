@@ -9,7 +9,9 @@ import pytest
 from semsearch import Embedder, Index, read_articles
 
 PUTIN = "Local media reports discreet exchange of letters between Russian president, Pakistani PM"
-AFGHAN = "Three Afghan migrants die crossing into Iran as UN warns of new displacement toward Pakistan"
+AFGHAN = (
+    "Three Afghan migrants die crossing into Iran as UN warns of new displacement toward Pakistan"
+)
 # Lines of the scraped page that are furniture, not article text.
 FURNITURE = ["Short Url", "Follow", "Updated", "AFP photos/File", "combination of photos"]
 
@@ -25,7 +27,11 @@ def test_two_clean_articles(index: Index) -> None:
     docs = {d.title: d for d in index.documents()}
     assert set(docs) == {PUTIN, AFGHAN}
     putin, afghan = docs[PUTIN], docs[AFGHAN]
-    assert (putin.date, putin.date_approximate, putin.dateline) == ("2022-04-24", False, "ISLAMABAD")
+    assert (putin.date, putin.date_approximate, putin.dateline) == (
+        "2022-04-24",
+        False,
+        "ISLAMABAD",
+    )
     # "Updated 9 sec ago", resolved against the file's modification time (2025-12-06 12:00 UTC).
     assert (afghan.date, afghan.date_approximate, afghan.dateline) == ("2025-12-06", True, "KABUL")
     assert len(putin.highlights) == len(afghan.highlights) == 2
