@@ -337,7 +337,10 @@ def _print_hits(hits: Sequence[Hit]) -> None:
         if len(text) > SNIPPET_CHARS:
             text = text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
         click.echo(f"{hit.rank:>2}. {hit.score:.3f}  {hit.title or '(untitled)'}")
-        click.echo(f"    {hit.date or 'no date'}  {hit.source}  [{hit.start}:{hit.end}]")
+        date = hit.date or "no date"
+        if hit.date and hit.date_approximate:
+            date = f"~{date} (approximate)"
+        click.echo(f"    {date}  {hit.source}  [{hit.start}:{hit.end}]")
         click.echo(f"    {text}\n")
 
 

@@ -226,7 +226,8 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f'SELECT p.id, p.doc_id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT},'
-            f" d.title, d.date, d.source, d.url, d.metadata {_JOIN} WHERE p.id IN ({marks})",
+            f" d.title, d.date, d.source, d.url, d.metadata, d.date_approximate {_JOIN}"
+            f" WHERE p.id IN ({marks})",
             list(ids),
         ).fetchall()
         by_id = {r[0]: r for r in rows}
@@ -250,6 +251,7 @@ class Store:
                     source=r[8],
                     url=r[9],
                     metadata=json.loads(r[10]),
+                    date_approximate=bool(r[11]),
                 )
             )
         return hits

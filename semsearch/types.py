@@ -94,6 +94,7 @@ class Hit:
     source: str
     url: str | None
     metadata: dict[str, Any]
+    date_approximate: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -105,6 +106,7 @@ class Hit:
             "ordinal": self.ordinal,
             "title": self.title,
             "date": self.date,
+            "date_approximate": self.date_approximate,
             "source": self.source,
             "url": self.url,
             "start": self.start,

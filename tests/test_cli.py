@@ -239,7 +239,7 @@ def test_search_json_shape(index_dir: Path) -> None:
     hit = data["hits"][0]
     assert set(hit) == {
         "rank", "score", "doc_id", "passage_id", "ordinal", "title", "date",
-        "source", "url", "start", "end", "text", "metadata",
+        "date_approximate", "source", "url", "start", "end", "text", "metadata",
     }  # fmt: skip
     assert data["hits"][0]["score"] >= data["hits"][1]["score"]
     assert hit["end"] - hit["start"] == len(hit["text"])
