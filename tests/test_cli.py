@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from semsearch.cli import BATCH_HIT_KEYS, cli
+from semsearch.cli import cli
+from semsearch.cli.searching import BATCH_HIT_KEYS
 from semsearch.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]

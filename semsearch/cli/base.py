@@ -1,0 +1,112 @@
+"""The command group, its error handling and the helpers every command shares."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from ..errors import SemsearchError, SemsearchWarning, SkippedInputWarning
+
+
+class CommandError(click.ClickException):
+    """A failure reported as one ``error: ...`` line, never a traceback."""
+
+    def __init__(self, message: str) -> None:
+        # One line whatever the message holds: scripts read stderr line by line.
+        super().__init__(" ".join(message.splitlines()))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
+
+
+class Interrupted(CommandError):
+    """Ctrl-C: the conventional 128 + SIGINT status, so shells and scripts see an interrupt."""
+
+    exit_code = 130
+
+
+def _os_message(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+class _Group(click.Group):
+    """Maps semsearch's own errors, I/O errors and Ctrl-C to one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SemsearchError as exc:
+            raise CommandError(str(exc)) from None
+        except BrokenPipeError:
+            raise  # click closes stdout quietly: `semsearch search ... | head` is no error
+        except OSError as exc:
+            raise CommandError(_os_message(exc)) from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr(skipped: list[str] | None = None) -> Iterator[None]:
+    """Print each warning as it happens as one ``warning: ...`` line; count skipped files."""
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        if skipped is not None and issubclass(category, SkippedInputWarning):
+            skipped.append(str(message))
+        click.echo(f"warning: {' '.join(str(message).splitlines())}", err=True)
+
+    with warnings.catch_warnings():
+        # Every skipped file must be reported, not only the first from each line of code.
+        warnings.simplefilter("always", SemsearchWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from .. import __version__
+
+        click.echo(f"semsearch {__version__}")
+        ctx.exit()
+
+
+def _check_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+    return value
+
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory."
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
+def cli() -> None:
+    """Semantic search over news articles.
+
+    Exit status: 0 success, 1 error (one "error: ..." line on stderr), 2 usage error,
+    130 interrupted.
+    """
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

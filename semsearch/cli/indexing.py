@@ -1,0 +1,163 @@
+"""Commands that change or describe an index: index, info, remove."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import manifest as mf
+from ..errors import SemsearchError
+from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option("--model", help="Embedding model (default: bundled all-MiniLM-L6-v2).")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Tokens per passage [default: all the model reads].",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    help="Sentences a passage repeats from the one before [default: 0].",
+)
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeat).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeat).")
+@click.option("--strict", is_flag=True, help="Fail on a bad file in a directory, not skip it.")
+@click.option(
+    "--max-file-size",
+    type=click.IntRange(min=1),
+    metavar="BYTES",
+    help="Largest file or JSONL line read [default: 20 MiB].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def index_command(
+    paths: tuple[Path, ...],
+    index_dir: Path,
+    model: str | None,
+    max_tokens: int | None,
+    overlap: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    strict: bool,
+    max_file_size: int | None,
+    quiet: bool,
+) -> None:
+    """Add the articles in PATHS (files or directories) to the index, creating it if needed.
+
+    Documents already indexed are replaced, or kept as they are when unchanged. On any error
+    the index on disk is left exactly as it was.
+    """
+    # Refuse an unwritable target before the slow part, not after minutes of embedding.
+    if index_dir.exists() and not index_dir.is_dir():
+        raise SemsearchError(f"{index_dir}: not a directory")
+    if index_dir.exists():
+        mf.check_writable(index_dir)
+    elif not index_dir.parent.is_dir():
+        raise SemsearchError(f"{index_dir.parent}: directory does not exist")
+    elif not os.access(index_dir.parent, os.W_OK):
+        raise SemsearchError(f"{index_dir.parent}: directory is read-only")
+
+    from ..articles import DEFAULT_MAX_FILE_BYTES, read_articles
+    from ..index import Index
+
+    if (index_dir / mf.MANIFEST).is_file():
+        index = Index.load(index_dir, model=model)
+        stored = index.settings
+        for name, given, have in (
+            ("--max-tokens", max_tokens, stored.max_tokens),
+            ("--overlap", overlap, stored.overlap),
+        ):
+            if given is not None and given != have:
+                raise SemsearchError(
+                    f"{index_dir}: index was built with {name} {have}; rebuild it to change it"
+                )
+    else:
+        kwargs: dict[str, Any] = {} if model is None else {"model": model}
+        index = Index(max_tokens=max_tokens, overlap=overlap or 0, **kwargs)
+        _ = index.embedder.model  # fail on an unknown model before reading any article
+        try:
+            _ = index.settings  # checks --max-tokens against what the model reads
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-tokens") from None
+
+    skipped: list[str] = []
+    with _warnings_to_stderr(skipped):
+        documents = read_articles(
+            paths,
+            include=include,
+            exclude=exclude,
+            strict=strict,
+            max_file_bytes=max_file_size or DEFAULT_MAX_FILE_BYTES,
+        )
+        report = index.add(documents, progress=sys.stderr.isatty() and not quiet)
+    total = report.added + report.replaced + report.unchanged
+    if total == 0:
+        # Saving would create an empty index (or rewrite an unchanged one): almost always a
+        # wrong path or pattern, which deserves a failing exit status.
+        raise SemsearchError(f"no documents found in {', '.join(map(str, paths))}")
+    if report.added or report.replaced or not (index_dir / mf.MANIFEST).is_file():
+        index.save(index_dir)  # not when nothing changed: the files on disk stay as they are
+    if not quiet:
+        line = (
+            f"indexed {_plural(total, 'document')} ({report.added} new, {report.replaced} "
+            f"replaced, {report.unchanged} unchanged), {_plural(report.passages, 'passage')} "
+            f"({report.embedded} embedded) into {index_dir}"
+        )
+        if skipped:
+            line += f"; skipped {_plural(len(skipped), 'file')}"
+        click.echo(line, err=True)
+
+
+@cli.command("info")
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def info_command(index_dir: Path, as_json: bool) -> None:
+    """Describe an index: model, counts, chunking and file sizes (without loading the model)."""
+    from ..index import Index
+
+    info = Index.load(index_dir).info()
+    # Index.load has verified the manifest and every file it names, so it can be trusted here.
+    manifest = json.loads((index_dir / mf.MANIFEST).read_text(encoding="utf-8"))
+    info["files"] = {
+        role: {"name": entry["name"], "bytes": entry["bytes"]}
+        for role, entry in sorted(manifest["files"].items())
+    }
+    info["bytes"] = sum(entry["bytes"] for entry in info["files"].values())
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    for key, value in info.items():
+        if key == "files":
+            for role, entry in value.items():
+                click.echo(f"file {role}: {entry['name']} ({entry['bytes']:,} bytes)")
+        elif isinstance(value, dict):
+            click.echo(f"{key}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()))
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cli.command("remove")
+@click.argument("doc_ids", nargs=-1, required=True)
+@INDEX_OPTION
+def remove_command(doc_ids: tuple[str, ...], index_dir: Path) -> None:
+    """Remove the documents with ids DOC_IDS; an unknown id fails and changes nothing."""
+    mf.check_writable(index_dir)
+    from ..index import Index
+
+    index = Index.load(index_dir)
+    passages = index.remove(doc_ids)
+    index.save(index_dir)
+    click.echo(
+        f"removed {_plural(len(set(doc_ids)), 'document')} "
+        f"({_plural(passages, 'passage')}) from {index_dir}",
+        err=True,
+    )
