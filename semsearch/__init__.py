@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .answers import Answer, Answerer, Citation, SentenceAnswerer
 from .articles import read_articles, read_text
 from .embeddings import DEFAULT_MODEL, Embedder
 from .errors import (
@@ -13,6 +14,7 @@ from .errors import (
     SkippedInputWarning,
 )
 from .index import AddReport, Index
+from .reader import CrossEncoderAnswerer, ExtractiveReader
 from .types import Document, Hit, Passage
 
 __version__ = "0.1.0"
@@ -20,8 +22,13 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "AddReport",
+    "Answer",
+    "Answerer",
+    "Citation",
+    "CrossEncoderAnswerer",
     "Document",
     "Embedder",
+    "ExtractiveReader",
     "Hit",
     "Index",
     "IndexFormatError",
@@ -30,6 +37,7 @@ __all__ = [
     "Passage",
     "SemsearchError",
     "SemsearchWarning",
+    "SentenceAnswerer",
     "SkippedInputWarning",
     "__version__",
     "read_articles",

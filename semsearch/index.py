@@ -7,11 +7,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import manifest as mf
+from .dedup import Duplicates, duplicate_report
 from .embeddings import DEFAULT_MODEL, Embedder, canonical_model_name
 from .errors import (
     IndexFormatError,
@@ -19,11 +20,16 @@ from .errors import (
     ModelMismatchError,
     SemsearchError,
 )
+from .lexical import LexicalIndex, indexed_text
 from .passages import ChunkSettings, chunk_text
-from .retrieval import Filters, dense_search, encode_queries
+from .rerank import Reranker
+from .retrieval import Filters, Mode, Parts, run_search
 from .store import Store
 from .types import Document, Hit, Passage
 from .vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from .answers import Answer, Answerer
 
 # Passages embedded per model call: large enough for the model to sort by length and pad little,
 # small enough that a streamed ingest of a huge JSONL file holds little in memory at once.
@@ -74,6 +80,8 @@ class Index:
         self._settings: ChunkSettings | None = None
         self._vectors: VectorIndex | None = None
         self._store = Store()
+        self._lexical = LexicalIndex()
+        self._dups = Duplicates()
         self._next_id = 1
         self.path: Path | None = None
         if overlap < 0:
@@ -178,6 +186,8 @@ class Index:
         except BaseException:
             db.execute("ROLLBACK")
             self.vectors.remove(np.asarray(new_ids, dtype=np.int64))
+            self._lexical.remove(new_ids)
+            self._dups.remove(new_ids)
             raise
         finally:
             if bar is not None:
@@ -186,6 +196,8 @@ class Index:
         # Replaced passages leave FAISS only now: until the commit they were the rollback state
         # and the source of reused embeddings.
         self.vectors.remove(np.asarray(old_ids, dtype=np.int64))
+        self._lexical.remove(old_ids)
+        self._dups.remove(old_ids)
         return AddReport(**counts)
 
     def _flush(
@@ -215,6 +227,8 @@ class Index:
         for row, key in enumerate(keys):
             vectors[row] = fresh[key] if key in fresh else reused[key]
         ids: list[int] = []
+        lexical_texts: list[str] = []
+        passage_texts: list[str] = []
         for doc, passages, doc_texts in pending:
             if self._store.has_document(doc.id):
                 old_ids.extend(self._store.delete_document(doc.id))
@@ -229,9 +243,15 @@ class Index:
             self._store.put_document(doc)
             self._store.put_passages(stored, [self.embedder.cache_key(t) for t in doc_texts])
             ids.extend(p.id for p in stored)
+            title = doc.title if self.include_title else ""
+            lexical_texts.extend(indexed_text(title, p.text) for p in stored)
+            passage_texts.extend(p.text for p in stored)
         id_array = np.asarray(ids, dtype=np.int64)
         self.vectors.add(id_array, vectors)
         new_ids.extend(ids)
+        # After new_ids: a failure part-way through these is rolled back like the vectors.
+        self._lexical.add(ids, lexical_texts)
+        self._dups.add(ids, passage_texts)
         counts["passages"] += len(ids)
         counts["embedded"] += len(missing)
         if bar is not None:
@@ -251,6 +271,8 @@ class Index:
         for doc_id in dict.fromkeys(ids):
             removed.extend(self._store.delete_document(doc_id))
         db.execute("COMMIT")
+        self._lexical.remove(removed)
+        self._dups.remove(removed)
         return self.vectors.remove(np.asarray(removed, dtype=np.int64))
 
     # -- searching -----------------------------------------------------------------------------
@@ -264,15 +286,28 @@ class Index:
         date_to: str | dt.date | None = None,
         sources: Sequence[str] | None = None,
         doc_ids: Sequence[str] | None = None,
+        mode: Mode = "hybrid",
+        reranker: Reranker | None = None,
     ) -> list[Hit]:
-        """The ``k`` passages closest to ``query``, best first, among those passing the filters.
+        """The ``k`` passages that best match ``query``, best first, among those passing the
+        filters; a passage duplicating a better-ranked one (same or near-same text) is left out.
 
-        ``date_from``/``date_to`` are inclusive ISO dates (documents without a date fail a date
-        filter); ``sources`` are exact sources or glob patterns; ``doc_ids`` limits to documents.
-        Filtering happens inside the search, so ``k`` hits come back whenever ``k`` qualify.
+        ``mode`` is "dense" (embeddings), "lexical" (BM25) or "hybrid" (both, fused; the best
+        on every benchmark we measured). ``date_from``/``date_to`` are inclusive ISO dates
+        (documents without a date fail a date filter); ``sources`` are exact sources or glob
+        patterns; ``doc_ids`` limits to documents. Filtering happens inside the search, so ``k``
+        hits come back whenever ``k`` qualify (in lexical mode: ``k`` sharing a query term).
+        ``reranker`` reorders the fused candidates with a cross-encoder.
         """
         return self.search_many(
-            [query], k=k, date_from=date_from, date_to=date_to, sources=sources, doc_ids=doc_ids
+            [query],
+            k=k,
+            date_from=date_from,
+            date_to=date_to,
+            sources=sources,
+            doc_ids=doc_ids,
+            mode=mode,
+            reranker=reranker,
         )[0]
 
     def search_many(
@@ -284,6 +319,8 @@ class Index:
         date_to: str | dt.date | None = None,
         sources: Sequence[str] | None = None,
         doc_ids: Sequence[str] | None = None,
+        mode: Mode = "hybrid",
+        reranker: Reranker | None = None,
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries at once, embedded in batches."""
         if k < 1:
@@ -291,9 +328,60 @@ class Index:
         queries = list(queries)
         if not queries:
             return []
-        vectors = encode_queries(self.embedder, queries)
+        parts = Parts(self._store, self.vectors, self._lexical, self._dups, self.embedder)
         filters = Filters(date_from=date_from, date_to=date_to, sources=sources, doc_ids=doc_ids)
-        return dense_search(self._store, self.vectors, vectors, k=k, filters=filters)
+        return run_search(parts, queries, k=k, mode=mode, filters=filters, reranker=reranker)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        sources: Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+        answerer: Answerer | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the ``k`` best passages with cited quotes, or abstain.
+
+        Filters are those of :meth:`search`; ``answerer`` defaults to the model-free
+        :class:`~semsearch.answers.SentenceAnswerer`.
+        """
+        return self.ask_many(
+            [question],
+            k=k,
+            date_from=date_from,
+            date_to=date_to,
+            sources=sources,
+            doc_ids=doc_ids,
+            answerer=answerer,
+        )[0]
+
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        *,
+        k: int = 5,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        sources: Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+        answerer: Answerer | None = None,
+    ) -> list[Answer]:
+        """:meth:`ask` for many questions, retrieved and embedded in batches."""
+        from .answers import ask_many
+
+        return ask_many(
+            self,
+            questions,
+            k=k,
+            answerer=answerer,
+            date_from=date_from,
+            date_to=date_to,
+            sources=sources,
+            doc_ids=doc_ids,
+        )
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -317,6 +405,7 @@ class Index:
                 "include_title": self.include_title,
             },
             "next_id": self._next_id,
+            "duplicates": duplicate_report(self._dups, self._store),
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -344,6 +433,8 @@ class Index:
         writers = {
             "vectors.faiss": lambda p: _write_bytes(p, data),
             "store.sqlite": self._store.save,
+            "lexical.npz": self._lexical.save,
+            "dedup.npz": self._dups.save,
         }
         try:
             with mf.locked(target):
@@ -390,7 +481,9 @@ class Index:
         try:
             index._vectors = VectorIndex.from_bytes(vec_path.read_bytes())
             index._store = Store.load(mf.file_path(directory, manifest, "store.sqlite"))
-        except (RuntimeError, OSError, sqlite3.Error) as exc:
+            index._lexical = LexicalIndex.load(mf.file_path(directory, manifest, "lexical.npz"))
+            index._dups = Duplicates.load(mf.file_path(directory, manifest, "dedup.npz"))
+        except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
             # FAISS reports a bad file as RuntimeError; SQLite as sqlite3.Error.
             raise IndexFormatError(f"{directory}: cannot read the index files ({exc})") from None
         _check_consistent(index, directory, dimension, counts)
@@ -418,6 +511,9 @@ def _check_consistent(
         np.sort(vectors.ids()), np.asarray(index._store.passage_ids(), dtype=np.int64)
     ):
         problems.append("vector ids differ from passage ids")
+    for name, part in (("lexical", index._lexical), ("duplicate", index._dups)):
+        if not np.array_equal(part.ids(), np.asarray(index._store.passage_ids(), dtype=np.int64)):
+            problems.append(f"{name} passage ids differ from the store's")
     if problems:
         raise IndexFormatError(f"{directory}: inconsistent index: {'; '.join(problems)}")
 

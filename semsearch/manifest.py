@@ -22,12 +22,14 @@ from typing import Any
 
 from .errors import IndexFormatError, SemsearchError
 
-FORMAT_VERSION = 1
+# 2: adds the lexical (BM25 terms) and duplicate-signature files.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _LOCK = ".semsearch.lock"
 # Only files matching this are ever deleted as leftovers: never a user's file in the folder.
 _OURS = re.compile(
-    r"^(vectors|store)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite)(\.tmp)?$|^manifest\.json\.tmp$"
+    r"^(vectors|store|lexical|dedup)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz)(\.tmp)?$"
+    r"|^manifest\.json\.tmp$"
 )
 
 

@@ -1,17 +1,38 @@
-"""Retrieval: query checks, filters, and ranked hits from the vectors and the store."""
+"""Retrieval: query checks, filters, dense/lexical/hybrid ranking, duplicate collapse, hits."""
 
 from __future__ import annotations
 
 import datetime as dt
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
 
 from .embeddings import Embedder, Vectors
 from .errors import InputError, SemsearchWarning
+from .lexical import top_matches
 from .store import Store
 from .types import Hit
 from .vectors import Ids, VectorIndex
+
+if TYPE_CHECKING:
+    from .dedup import Duplicates
+    from .lexical import LexicalIndex
+    from .rerank import Reranker
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = get_args(Mode)
+Scores = npt.NDArray[np.float32]
+Ranked = tuple[Ids, Scores]
+Fusion = Literal["minmax", "zscore", "rrf", "max"]
+
+DEPTH = 100
+"""Candidates each ranker gives hybrid fusion: a passage outside both top-100s is not fused."""
+FUSION: Fusion = "max"
+LEXICAL_WEIGHT = 0.35
 
 
 def _iso_date(value: str | dt.date | None, name: str) -> str | None:
@@ -50,11 +71,15 @@ class Filters:
         )
 
 
-def encode_queries(embedder: Embedder, queries: Sequence[str]) -> Vectors:
-    """Check queries and embed them: an empty one is refused, an over-long one is warned about."""
+def check_queries(queries: Sequence[str]) -> None:
     for q in queries:
         if not isinstance(q, str) or not q.strip():
             raise InputError(None, "empty query")
+
+
+def encode_queries(embedder: Embedder, queries: Sequence[str]) -> Vectors:
+    """Check queries and embed them: an empty one is refused, an over-long one is warned about."""
+    check_queries(queries)
     limit = embedder.max_seq_length - embedder.special_tokens
     for q in queries:
         if len(q) > limit:  # cheap test first: no query under `limit` characters is too long
@@ -67,19 +92,140 @@ def encode_queries(embedder: Embedder, queries: Sequence[str]) -> Vectors:
     return embedder.encode(list(queries))
 
 
-def dense_search(
-    store: Store, vectors: VectorIndex, queries: Vectors, *, k: int, filters: Filters
+@dataclass(frozen=True)
+class Parts:
+    """What a search reads: the store, both indexes, duplicate groups and the embedder."""
+
+    store: Store
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    duplicates: Duplicates
+    embedder: Embedder
+
+
+def fuse(
+    dense: Scores, lexical: Scores, *, method: Fusion = FUSION, weight: float = LEXICAL_WEIGHT
+) -> Scores:
+    """One score per candidate from its dense and BM25 scores (arrays aligned on candidates).
+
+    BM25 scores are unbounded and vary by query, cosines do not: each is normalised over the
+    query's candidates before a weighted sum; "rrf" uses ranks instead (1 / (60 + rank)).
+    """
+    if method == "rrf":
+        ranks = [np.argsort(np.argsort(-s, kind="stable"), kind="stable") for s in (dense, lexical)]
+        return np.asarray((1 - weight) / (61 + ranks[0]) + weight / (61 + ranks[1]), np.float32)
+    if method == "max":
+        top = float(lexical.max(initial=0.0)) or 1.0
+        return np.asarray((1 - weight) * dense + weight * lexical / top, dtype=np.float32)
+    norm = _minmax if method == "minmax" else _zscore
+    return np.asarray((1 - weight) * norm(dense) + weight * norm(lexical), dtype=np.float32)
+
+
+def _minmax(s: Scores) -> Scores:
+    low, high = float(s.min(initial=0.0)), float(s.max(initial=0.0))
+    return (s - low) / (high - low) if high > low else np.zeros_like(s)
+
+
+def _zscore(s: Scores) -> Scores:
+    std = float(s.std()) if len(s) else 0.0
+    return (s - s.mean()) / std if std > 0 else np.zeros_like(s)
+
+
+def candidates(
+    parts: Parts, query: str, qvec: Vectors | None, n: int, allowed: Ids | None
+) -> tuple[Ids, Scores, Scores, bool]:
+    """Hybrid candidates: the union of the dense and BM25 top ``n``, with both scores of each.
+
+    The last value tells whether either list was cut at ``n`` (more candidates exist).
+    """
+    assert qvec is not None
+    scores, ids = parts.vectors.search(qvec, n, allowed=allowed)
+    keep = ids[0] >= 0
+    dense_ids, dense_scores = ids[0][keep], scores[0][keep]
+    all_ids, all_lex = parts.lexical.scores(query)
+    lex_ids, _ = top_matches(all_ids, all_lex, n, allowed=allowed)
+    union = np.union1d(dense_ids, lex_ids).astype(np.int64)
+    dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
+    missing = np.asarray([i for i in union.tolist() if i not in dense], dtype=np.int64)
+    if len(missing):
+        # Cosines of BM25-only candidates: their stored vectors, not another index scan.
+        cosines = parts.vectors.reconstruct(missing) @ qvec[0]
+        dense.update(zip(missing.tolist(), cosines.tolist(), strict=True))
+    lexical = all_lex[np.searchsorted(all_ids, union)]
+    cut = len(dense_ids) >= n or len(lex_ids) >= n
+    return union, np.asarray([dense[i] for i in union.tolist()], np.float32), lexical, cut
+
+
+def _ranked(
+    parts: Parts, query: str, qvec: Vectors | None, n: int, mode: Mode, allowed: Ids | None
+) -> tuple[Ranked, bool]:
+    """Passages for one query best first, and whether more than these exist."""
+    if mode == "lexical":
+        ids, scores = parts.lexical.search(query, n, allowed=allowed)
+        return (ids, scores), len(ids) >= n
+    if mode == "dense":
+        assert qvec is not None
+        raw_scores, raw_ids = parts.vectors.search(qvec, n, allowed=allowed)
+        keep = raw_ids[0] >= 0
+        return (raw_ids[0][keep], raw_scores[0][keep]), int(keep.sum()) >= n
+    ids, dense, lexical, cut = candidates(parts, query, qvec, n, allowed)
+    fused = fuse(dense, lexical)
+    order = np.lexsort((ids, -fused))
+    return (ids[order], fused[order]), cut
+
+
+def _collapse(ranked: Ranked, groups: dict[int, int], want: int) -> Ranked:
+    """Drop passages whose duplicate group already appears higher up; keep the first ``want``."""
+    seen: set[int] = set()
+    keep: list[int] = []
+    for row, pid in enumerate(ranked[0].tolist()):
+        group = groups.get(pid, pid)
+        if group not in seen:
+            seen.add(group)
+            keep.append(row)
+            if len(keep) == want:
+                break
+    return ranked[0][keep], ranked[1][keep]
+
+
+def run_search(
+    parts: Parts,
+    queries: Sequence[str],
+    *,
+    k: int,
+    mode: Mode,
+    filters: Filters,
+    reranker: Reranker | None = None,
 ) -> list[list[Hit]]:
-    """Top ``k`` hits per query row by inner product, filtered inside the vector search."""
-    empty: list[list[Hit]] = [[] for _ in range(len(queries))]
-    if len(vectors) == 0:
+    """Top ``k`` hits per query in ``mode``, filtered inside the search, duplicates collapsed."""
+    if mode not in MODES:
+        raise InputError(None, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_queries(queries)
+    empty: list[list[Hit]] = [[] for _ in queries]
+    allowed = filters.allowed(parts.store)
+    if len(parts.vectors) == 0 or (allowed is not None and not len(allowed)):
         return empty
-    allowed = filters.allowed(store)
-    if allowed is not None and not len(allowed):
-        return empty
-    scores, ids = vectors.search(queries, k, allowed=allowed)
+    qvecs = None if mode == "lexical" else encode_queries(parts.embedder, queries)
+    groups = parts.duplicates.groups()
+    want = k if reranker is None else max(k, reranker.depth)
     results = []
-    for row_scores, row_ids in zip(scores, ids, strict=True):
-        keep = row_ids >= 0
-        results.append(store.hits(row_ids[keep].tolist(), row_scores[keep].tolist()))
+    for row, query in enumerate(queries):
+        qvec = None if qvecs is None else qvecs[row : row + 1]
+        n = max(DEPTH, 2 * want) if mode == "hybrid" else want + min(len(groups), want) + 10
+        while True:
+            ranked, more = _ranked(parts, query, qvec, n, mode, allowed)
+            ranked = _collapse(ranked, groups, want)
+            if len(ranked[0]) >= want or not more:
+                break
+            n *= 4  # duplicates filled the first candidates: look deeper
+        hits = parts.store.hits(ranked[0].tolist(), ranked[1].tolist())
+        if reranker is not None:
+            hits = _rerank(reranker, query, hits)
+        results.append(hits[:k])
     return results
+
+
+def _rerank(reranker: Reranker, query: str, hits: list[Hit]) -> list[Hit]:
+    scores = reranker.scores(query, [f"{h.title}\n\n{h.text}" if h.title else h.text for h in hits])
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    return [replace(hits[i], rank=r, score=scores[i]) for r, i in enumerate(order, start=1)]

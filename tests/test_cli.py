@@ -249,7 +249,7 @@ def test_search_json_shape(index_dir: Path) -> None:
 def test_search_readable_output(index_dir: Path) -> None:
     result = run("search", "letters between Putin and Sharif", "--index", index_dir, "-k", "1")
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(" 1. 0.")
+    assert lines[0].startswith(" 1. ") and 0 < float(lines[0].split()[1]) <= 1  # fused score
     assert lines[0].endswith(RUSSIA)
     assert lines[1].strip().startswith("2022-04-24")
     assert "[0:" in lines[1]
@@ -373,7 +373,7 @@ def test_info_json(index_dir: Path) -> None:
     assert info["vectors"] == 4
     assert info["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert info["chunking"]["max_tokens"] == 254
-    assert set(info["files"]) == {"vectors.faiss", "store.sqlite"}
+    assert set(info["files"]) == {"vectors.faiss", "store.sqlite", "lexical.npz", "dedup.npz"}
     for entry in info["files"].values():
         assert entry["bytes"] == (index_dir / entry["name"]).stat().st_size
     assert info["bytes"] == sum(entry["bytes"] for entry in info["files"].values())

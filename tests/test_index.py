@@ -71,7 +71,7 @@ def test_hits_match_exact_numpy_oracle(index: Index, embedder: Embedder) -> None
     q = embedder.encode_query(query)[0]
     scores = matrix @ q
     order = np.argsort(-scores)
-    hits = index.search(query, k=len(ids))
+    hits = index.search(query, k=len(ids), mode="dense")
     assert [h.passage_id for h in hits] == ids[order].tolist()
     np.testing.assert_allclose([h.score for h in hits], scores[order], rtol=1e-4, atol=1e-5)
     assert [h.rank for h in hits] == list(range(1, len(ids) + 1))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import indexing, searching
+from . import answering, demo, evaluation, indexing, searching
 from .base import cli
 
-__all__ = ["cli", "indexing", "main", "searching"]
+__all__ = ["answering", "cli", "demo", "evaluation", "indexing", "main", "searching"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

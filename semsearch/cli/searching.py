@@ -38,6 +38,14 @@ BATCH_HIT_KEYS = ("rank", "score", "doc_id", "passage_id", "title", "start", "en
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help='Batch mode: a JSONL file ("-" for stdin) of {"_id" or "id", "text"} per line.',
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "lexical"]),
+    default="hybrid",
+    show_default=True,
+    help="Embeddings, BM25, or both fused.",
+)
+@click.option("--rerank", metavar="MODEL", help="Rerank with this cross-encoder (downloads it).")
 def search_command(
     query: str | None,
     index_dir: Path,
@@ -47,8 +55,10 @@ def search_command(
     date_to: str | None,
     source: tuple[str, ...],
     queries: Path | None,
+    mode: str,
+    rerank: str | None,
 ) -> None:
-    """Find the K passages closest in meaning to QUERY, best first.
+    """Find the K passages that best match QUERY, best first.
 
     Give either QUERY or --queries. Batch mode (--queries) always writes JSON Lines, one
     {"query_id", "hits"} object per query in input order, whether or not --json is given; a
@@ -69,7 +79,12 @@ def search_command(
         "date_from": date_from,
         "date_to": date_to,
         "sources": list(source) or None,
+        "mode": mode,
     }
+    if rerank is not None:
+        from ..rerank import Reranker
+
+        filters["reranker"] = Reranker(rerank)
     with _warnings_to_stderr():
         if query is not None:
             hits = index.search(query, k=k, **filters)

@@ -1,0 +1,224 @@
+"""Answer quality of Index.ask on SQuAD v1.1 dev and the RealTime QA 2022 slice (not tests)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import string
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch import Answer, Document, Index, IndexFormatError
+from semsearch.answers import content_words
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SQUAD = DATA / "squad-v1.1-dev" / "dev-v1.1.json"
+RTQA = DATA / "realtimeqa-2022-dev-slice"
+# Outside the repository: the index is rebuilt only when missing.
+SQUAD_INDEX = Path("/work/cache/squad-answers-index")
+_NO_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    doc_id: str  # the paragraph it was written about
+    article: int
+    answers: tuple[str, ...]
+
+
+def load_squad(path: Path = SQUAD) -> tuple[list[Document], list[Question]]:
+    """The 2,067 paragraphs as documents (title + paragraph) and the 10,570 questions."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    docs, questions = [], []
+    for a, article in enumerate(data):
+        title = article["title"].replace("_", " ")
+        for p, para in enumerate(article["paragraphs"]):
+            doc_id = f"{a}-{p}"
+            docs.append(Document(id=doc_id, title=title, text=para["context"]))
+            for qa in para["qas"]:
+                golds = tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
+                questions.append(Question(qa["id"], qa["question"], doc_id, a, golds))
+    return docs, questions
+
+
+def squad_index(docs: list[Document], path: Path = SQUAD_INDEX) -> Index:
+    """The SQuAD paragraph index, loaded from the cache or built once and saved there."""
+    if (path / "manifest.json").is_file():
+        try:
+            return Index.load(path)
+        except IndexFormatError as exc:  # saved by an older semsearch: rebuild
+            log(str(exc))
+    log(f"building the SQuAD index of {len(docs)} paragraphs into {path} ...")
+    index = Index()
+    index.add(docs)
+    index.save(path)
+    return index
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().translate(_NO_PUNCT)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def contains(haystack: str, needles: Sequence[str]) -> bool:
+    hay = f" {normalize(haystack)} "
+    return any(f" {normalize(n)} " in hay for n in needles if normalize(n))
+
+
+def squad_bench(index: Index, questions: list[Question], *, k: int) -> dict[str, Any]:
+    t = time.perf_counter()
+    answers = []
+    for i in range(0, len(questions), 512):
+        answers.extend(index.ask_many([q.text for q in questions[i : i + 512]], k=k))
+        log(f"  squad: {len(answers)}/{len(questions)} asked, {time.perf_counter() - t:.0f} s")
+    seconds = time.perf_counter() - t
+    first = [
+        bool(a.citations) and a.citations[0].doc_id == q.doc_id
+        for a, q in zip(answers, questions, strict=True)
+    ]
+    anycite = [
+        any(c.doc_id == q.doc_id for c in a.citations)
+        for a, q in zip(answers, questions, strict=True)
+    ]
+    text_has = [
+        not a.abstained and contains(a.text, q.answers)
+        for a, q in zip(answers, questions, strict=True)
+    ]
+    top1 = [
+        bool(a.passages) and a.passages[0].doc_id == q.doc_id
+        for a, q in zip(answers, questions, strict=True)
+    ]
+    return {
+        "questions": len(questions),
+        "k": k,
+        "first_citation_is_gold_paragraph": float(np.mean(first)),
+        "any_citation_is_gold_paragraph": float(np.mean(anycite)),
+        "answer_text_contains_gold_answer": float(np.mean(text_has)),
+        "abstained": float(np.mean([a.abstained for a in answers])),
+        "mean_citations": float(np.mean([len(a.citations) for a in answers])),
+        "retrieval_top1_is_gold_paragraph": float(np.mean(top1)),
+        "seconds": round(seconds, 1),
+        "questions_per_second": round(len(questions) / seconds, 1),
+    }
+
+
+def _rtqa_week(week: str) -> tuple[list[Document], list[dict[str, Any]]]:
+    qa = [json.loads(x) for x in (RTQA / f"{week}_qa.jsonl").read_text().splitlines() if x]
+    gcs = {
+        r["question_id"]: r["search_result"]
+        for r in (json.loads(x) for x in (RTQA / f"{week}_gcs.jsonl").read_text().splitlines() if x)
+    }
+    docs: dict[str, Document] = {}
+    for q in qa:
+        q["articles"] = [r.get("text") or "" for r in gcs.get(q["question_id"], [])]
+        for r in gcs.get(q["question_id"], []):
+            text = (r.get("text") or "").strip()
+            if not text:
+                continue
+            doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]  # same text, one document
+            date = (r.get("publish_date") or "")[:10] or None
+            docs[doc_id] = Document(
+                id=doc_id, text=text, title=r.get("title") or "", url=r.get("url"), date=date
+            )
+    return list(docs.values()), qa
+
+
+def pick_choice(index: Index, answer: Answer, choices: Sequence[str]) -> int:
+    """The choice best supported by the answer: its words in the cited sentences count most,
+    then in the passages considered; embedding similarity to the answer breaks ties."""
+    cited = content_words(" ".join(c.quote for c in answer.citations))
+    passages = content_words(" ".join(h.text for h in answer.passages))
+    vecs = index.embedder.encode([answer.text, *choices])
+    scores = []
+    for i, choice in enumerate(choices):
+        words = content_words(choice) or {choice.lower()}
+        scores.append(
+            len(words & cited) / len(words)
+            + 0.5 * len(words & passages) / len(words)
+            + 0.1 * float(vecs[0] @ vecs[i + 1])
+        )
+    return int(np.argmax(scores))
+
+
+def rtqa_bench(*, k: int) -> dict[str, Any]:
+    weeks = sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
+    rows = []
+    t = time.perf_counter()
+    for week in weeks:
+        docs, qa = _rtqa_week(week)
+        index = Index()  # in memory only: these articles must never be written anywhere
+        index.add(docs)
+        answers = index.ask_many([q["question_sentence"] for q in qa], k=k)
+        for q, a in zip(qa, answers, strict=True):
+            gold = int(q["answer"][0])
+            choice = q["choices"][gold]
+            cited_ids = {c.passage_id for c in a.citations}
+            cited = " ".join(h.text for h in a.passages if h.passage_id in cited_ids)
+            rows.append(
+                {
+                    "answerable": any(choice in text for text in q["articles"]),
+                    "cited_has_gold": choice in cited,
+                    "passages_have_gold": any(choice in h.text for h in a.passages),
+                    "picked_right": pick_choice(index, a, q["choices"]) == gold,
+                    "abstained": a.abstained,
+                }
+            )
+        log(f"  rtqa {week}: {len(docs)} articles, {len(qa)} questions")
+
+    def share(subset: list[dict[str, Any]], key: str) -> float:
+        return float(np.mean([r[key] for r in subset])) if subset else float("nan")
+
+    answerable = [r for r in rows if r["answerable"]]
+    other = [r for r in rows if not r["answerable"]]
+    return {
+        "weeks": len(weeks),
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "answerable_cited_passage_contains_gold_choice": share(answerable, "cited_has_gold"),
+        "answerable_retrieved_passages_contain_gold_choice": share(
+            answerable, "passages_have_gold"
+        ),
+        "answerable_choice_accuracy": share(answerable, "picked_right"),
+        "all_choice_accuracy": share(rows, "picked_right"),
+        "answerable_abstained": share(answerable, "abstained"),
+        "unanswerable_abstained": share(other, "abstained"),
+        "seconds": round(time.perf_counter() - t, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-k", type=int, default=5, help="passages per question (Index.ask default)")
+    parser.add_argument("--limit", type=int, help="ask only the first N SQuAD questions")
+    parser.add_argument("--skip-squad", action="store_true")
+    parser.add_argument("--skip-rtqa", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    if not args.skip_squad:
+        docs, questions = load_squad()
+        index = squad_index(docs)
+        results["squad"] = squad_bench(index, questions[: args.limit], k=args.k)
+        log(json.dumps(results["squad"], indent=2))
+    if not args.skip_rtqa:
+        results["realtimeqa"] = rtqa_bench(k=args.k)
+        log(json.dumps(results["realtimeqa"], indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

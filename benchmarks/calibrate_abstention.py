@@ -1,0 +1,118 @@
+"""Fit the default answerer's sentence scorer and abstention threshold on SQuAD, report held out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from answers import Question, contains, load_squad, log, squad_index
+
+from semsearch import Index
+from semsearch.answers import SentenceAnswerer
+
+
+def split_features(
+    index: Index,
+    answerable: list[Question],
+    unanswerable: list[Question],
+    doc_ids: list[str],
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate features and labels, and per candidate its question row and answerability.
+
+    The index is restricted to ``doc_ids`` (one group of articles) by the search filter, which is
+    exact: it gives the same hits as an index holding only those articles.
+    """
+    questions = answerable + unanswerable
+    answerer = SentenceAnswerer()
+    feats, labels, owner = [], [], []
+    for i in range(0, len(questions), 512):
+        batch = questions[i : i + 512]
+        hits = index.search_many([q.text for q in batch], k=k, doc_ids=doc_ids)
+        for j, (q, (cands, rows)) in enumerate(
+            zip(batch, answerer.features(index, [q.text for q in batch], hits), strict=True)
+        ):
+            for c, row in zip(cands, rows, strict=True):
+                feats.append(row)
+                labels.append(c.hit.doc_id == q.doc_id and contains(c.quote, q.answers))
+                owner.append(i + j)
+        log(f"  features: {min(i + 512, len(questions))}/{len(questions)} questions")
+    is_answerable = np.array([True] * len(answerable) + [False] * len(unanswerable))
+    return np.array(feats), np.array(labels), np.array(owner), is_answerable
+
+
+def best_per_question(probs: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    best = np.zeros(n)
+    np.maximum.at(best, owner, probs)
+    return best
+
+
+def abstention_quality(
+    best: np.ndarray, answerable: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    abstain = best < threshold
+    tp = int(np.sum(abstain & ~answerable))
+    precision = tp / max(int(abstain.sum()), 1)
+    recall = tp / max(int((~answerable).sum()), 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {
+        "threshold": round(threshold, 3),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "abstained_on_answerable": round(float(abstain[answerable].mean()), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-k", type=int, default=5)
+    args = parser.parse_args()
+    from sklearn.linear_model import LogisticRegression
+
+    docs, questions = load_squad()
+    index = squad_index(docs)
+    # Four disjoint groups of 12 articles: fit on groups 0 (index, answerable) and 1
+    # (unanswerable), hold out groups 2 and 3 the same way, so nothing is reused.
+    group = {q.article: q.article % 4 for q in questions}
+    by_group = [[q for q in questions if group[q.article] == g] for g in range(4)]
+    docs_of = [[d.id for d in docs if int(d.id.split("-")[0]) % 4 == g] for g in range(4)]
+    fit = split_features(index, by_group[0], by_group[1], docs_of[0], args.k)
+    held = split_features(index, by_group[2], by_group[3], docs_of[2], args.k)
+
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(fit[0], fit[1])
+    weights, bias = model.coef_[0], float(model.intercept_[0])
+
+    def best(split: tuple[np.ndarray, ...]) -> np.ndarray:
+        feats, _, owner, answerable = split
+        probs = 1.0 / (1.0 + np.exp(-(feats @ weights + bias)))
+        return best_per_question(probs, owner, len(answerable))
+
+    fit_best, held_best = best(fit), best(held)
+    grid = np.round(np.arange(0.01, 0.9, 0.01), 2)
+    scored = [abstention_quality(fit_best, fit[3], float(t)) for t in grid]
+    chosen = max(scored, key=lambda r: r["f1"])["threshold"]
+    report = {
+        "fit_questions": {"answerable": len(by_group[0]), "unanswerable": len(by_group[1])},
+        "held_out_questions": {"answerable": len(by_group[2]), "unanswerable": len(by_group[3])},
+        "weights": [round(float(w), 3) for w in weights],
+        "bias": round(bias, 3),
+        "threshold": chosen,
+        "fit": abstention_quality(fit_best, fit[3], chosen),
+        "held_out": abstention_quality(held_best, held[3], chosen),
+        "held_out_curve": [
+            abstention_quality(held_best, held[3], t) for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+        ],
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

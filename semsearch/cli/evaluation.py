@@ -1,0 +1,113 @@
+"""The eval command: retrieval metrics on BEIR-format or SQuAD-format data, per search mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import SemsearchError
+from .base import cli
+
+if TYPE_CHECKING:
+    from ..index import Index
+
+
+def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    from ..retrieval import MODES
+
+    modes = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise click.BadParameter(f"expected a comma-separated list of {', '.join(MODES)}")
+    return list(dict.fromkeys(modes))
+
+
+@cli.command("eval")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    help="Index of the corpus: reused when it exists, else built and saved there "
+    "[default: built in memory].",
+)
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option(
+    "--modes",
+    callback=_modes,
+    default="hybrid",
+    show_default=True,
+    help="Comma-separated search modes to compare: dense, lexical, hybrid.",
+)
+@click.option("--answers", is_flag=True, help="SQuAD only: also score answers (Index.ask).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def eval_command(
+    data: Path,
+    index_dir: Path | None,
+    split: str,
+    modes: list[Any],
+    answers: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Measure search quality on DATA: a BEIR folder (corpus.jsonl, queries.jsonl,
+    qrels/SPLIT.tsv) for nDCG@10, Recall@10, Recall@100 and MRR@10, or a SQuAD-format .json file
+    for Recall@1/@5 of each question's own paragraph (and, with --answers, answer quality).
+    """
+    from .. import evaluate as ev
+
+    start = time.perf_counter()
+    results: dict[str, Any]
+    if data.is_dir():
+        queries, qrels = ev.beir_queries(data, split=split)
+        if limit is not None:
+            queries = dict(list(queries.items())[:limit])
+            qrels = {q: qrels[q] for q in queries}
+        index = _index(index_dir, lambda: ev.beir_corpus(data))
+        results = ev.evaluate_beir(index, queries, qrels, modes=modes)
+        count = len(queries)
+    else:
+        docs, questions = ev.squad_data(data)
+        questions = questions[:limit] if limit is not None else questions
+        index = _index(index_dir, lambda: docs)
+        results = ev.evaluate_squad(index, questions, modes=modes, answers=answers)
+        count = len(questions)
+    seconds = time.perf_counter() - start
+    if as_json:
+        report = {"data": str(data), "queries": count, "seconds": round(seconds, 1), **results}
+        click.echo(json.dumps(report, indent=2))
+        return
+    _print_table(results)
+    click.echo(f"{count} queries, {seconds:.0f} s", err=True)
+
+
+def _index(index_dir: Path | None, documents: Any) -> Index:
+    from .. import manifest as mf
+    from ..index import Index
+
+    if index_dir is not None and (index_dir / mf.MANIFEST).is_file():
+        return Index.load(index_dir)
+    if index_dir is not None:
+        if index_dir.exists() and any(index_dir.iterdir()):
+            raise SemsearchError(f"{index_dir}: not an index and not empty")
+        index_dir.mkdir(parents=True, exist_ok=True)
+    index = Index()
+    index.add(documents(), progress=sys.stderr.isatty())
+    if index_dir is not None:
+        index.save(index_dir)
+    return index
+
+
+def _print_table(results: dict[str, dict[str, float]]) -> None:
+    metrics = list(dict.fromkeys(m for row in results.values() for m in row))
+    width = max(len(m) for m in metrics) + 2
+    click.echo("mode".ljust(10) + "".join(m.rjust(width) for m in metrics))
+    for mode, row in results.items():
+        cells = "".join((f"{row[m]:.4f}" if m in row else "-").rjust(width) for m in metrics)
+        click.echo(mode.ljust(10) + cells)

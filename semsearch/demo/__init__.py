@@ -1,0 +1,8 @@
+"""The Gradio demo: ``semsearch demo`` serves it; ``build`` and ``launch`` embed it elsewhere."""
+
+from __future__ import annotations
+
+from .app import build, launch
+from .service import DemoIndex, open_index
+
+__all__ = ["DemoIndex", "build", "launch", "open_index"]

@@ -1,0 +1,147 @@
+"""Search modes: dense, lexical and hybrid agree with their parts, filter, and stay consistent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import Document, Embedder, Index, IndexFormatError, InputError
+from semsearch.lexical import LexicalIndex
+from semsearch.retrieval import MODES, fuse
+
+DOCS = [
+    Document(
+        id="oil",
+        title="Oil prices",
+        text="Brent crude rose 4% after OPEC cut output.",
+        source="wire/a",
+        date="2024-01-02",
+    ),
+    Document(
+        id="rain",
+        title="Monsoon",
+        text="Heavy rain flooded Karachi streets on Monday.",
+        source="wire/b",
+        date="2024-02-03",
+    ),
+    Document(
+        id="vote",
+        title="Election",
+        text="Voters in Lahore queued for hours to cast ballots.",
+        source="paper/c",
+        date="2024-03-04",
+    ),
+    Document(
+        id="zx9",
+        title="Gadget",
+        text="The ZX9 phone ships with a 7000 mAh battery.",
+        source="paper/d",
+        date="2024-04-05",
+    ),
+]
+
+
+@pytest.fixture
+def index(embedder: Embedder) -> Index:
+    ix = Index(model=embedder)
+    ix.add(DOCS)
+    return ix
+
+
+def test_every_mode_finds_the_obvious_document(index: Index) -> None:
+    for mode in MODES:
+        assert index.search("crude oil output cut", k=1, mode=mode)[0].doc_id == "oil", mode
+    # A made-up product code: only exact terms find it, and hybrid keeps that.
+    assert index.search("ZX9", k=1, mode="lexical")[0].doc_id == "zx9"
+    assert index.search("ZX9", k=1)[0].doc_id == "zx9"
+
+
+def test_hybrid_is_the_default_and_mode_is_checked(index: Index) -> None:
+    query = "flooding in Pakistan"
+    assert index.search(query, k=4) == index.search(query, k=4, mode="hybrid")
+    with pytest.raises(InputError, match="mode must be one of"):
+        index.search(query, mode="sparse")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="empty query"):
+        index.search("  ", mode="lexical")
+
+
+def test_filters_apply_in_every_mode_and_k_hits_come_back(index: Index) -> None:
+    for mode in ("dense", "hybrid"):
+        hits = index.search("crude oil", k=2, mode=mode, sources=["paper/*"])
+        assert {h.doc_id for h in hits} == {"vote", "zx9"}, mode
+        hits = index.search("crude oil", k=4, mode=mode, date_from="2024-02-01")
+        assert len(hits) == 3 and "oil" not in {h.doc_id for h in hits}
+    hits = index.search("battery rain ballots", k=5, mode="lexical", doc_ids=["rain", "zx9"])
+    assert {h.doc_id for h in hits} == {"rain", "zx9"}
+    assert index.search("crude", k=3, mode="lexical", sources=["paper/*"]) == []
+
+
+def test_lexical_mode_equals_bm25_over_title_and_passage(index: Index) -> None:
+    ref = LexicalIndex()
+    passages = [p for d in DOCS for p in index.passages(d.id)]
+    ref.add(
+        [p.id for p in passages],
+        [f"{index.document(p.doc_id).title}\n\n{p.text}" for p in passages],
+    )
+    ids, scores = ref.search("Karachi rain Monday voters", 10)
+    hits = index.search("Karachi rain Monday voters", k=10, mode="lexical")
+    assert [h.passage_id for h in hits] == ids.tolist()
+    assert np.allclose([h.score for h in hits], scores)
+
+
+def test_dense_mode_equals_exact_inner_product(index: Index, embedder: Embedder) -> None:
+    passages = [p for d in DOCS for p in index.passages(d.id)]
+    vecs = index.vectors.reconstruct(np.asarray([p.id for p in passages]))
+    q = embedder.encode_query("voting in Pakistan")[0]
+    want = [passages[i].id for i in np.argsort(-(vecs @ q))]
+    assert [h.passage_id for h in index.search("voting in Pakistan", k=4, mode="dense")] == want
+
+
+def test_lexical_index_follows_add_replace_remove_and_rollback(index: Index) -> None:
+    def lexical_ids() -> list[int]:
+        return index._lexical.ids().tolist()
+
+    def store_ids() -> list[int]:
+        return index._store.passage_ids()
+
+    assert lexical_ids() == store_ids()
+    index.add(Document(id="rain", title="Monsoon", text="Snow closed the Khunjerab pass."))
+    assert lexical_ids() == store_ids()
+    assert index.search("Khunjerab", k=1, mode="lexical")[0].doc_id == "rain"
+    assert index.search("Karachi", k=3, mode="lexical") == []
+    before = lexical_ids()
+    with pytest.raises(InputError):
+        index.add(
+            [Document(id="new", text="Fresh text about Gwadar port."), Document(id="", text="x")]
+        )
+    assert lexical_ids() == before == store_ids()
+    assert index.search("Gwadar", k=3, mode="lexical") == []
+    index.remove(["zx9"])
+    assert lexical_ids() == store_ids()
+    assert index.search("ZX9", k=3, mode="lexical") == []
+
+
+def test_lexical_saved_in_the_same_generation_and_verified(index: Index, tmp_path: Path) -> None:
+    index.save(tmp_path)
+    loaded = Index.load(tmp_path, model=index.embedder)
+    assert loaded.search("ZX9 battery", k=2, mode="lexical") == index.search(
+        "ZX9 battery", k=2, mode="lexical"
+    )
+    # A lexical file that disagrees with the store (written consistently, checksum and all).
+    index._lexical.remove(index._lexical.ids()[:1])
+    index.save(tmp_path)
+    with pytest.raises(IndexFormatError, match="lexical passage ids differ"):
+        Index.load(tmp_path, model=index.embedder)
+
+
+def test_fusion_normalises_each_signal() -> None:
+    dense = np.asarray([0.9, 0.5, 0.1], dtype=np.float32)
+    lexical = np.asarray([0.0, 30.0, 10.0], dtype=np.float32)
+    for method in ("minmax", "zscore", "max", "rrf"):
+        only_dense = fuse(dense, lexical, method=method, weight=0.0)
+        only_lexical = fuse(dense, lexical, method=method, weight=1.0)
+        assert np.argmax(only_dense) == 0 and np.argmax(only_lexical) == 1, method
+    # Scaling BM25 (a longer query) changes no normalised fused score.
+    assert np.allclose(fuse(dense, lexical, method="max"), fuse(dense, 3 * lexical, method="max"))
