@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 
 from semsearch import Document, Embedder, Index, read_articles
+from semsearch.lexical import indexed_text
 from semsearch.types import Passage
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"
@@ -133,6 +134,10 @@ def build_search_index(
     rows = np.empty(n, dtype=np.int64)  # row of `real` behind each passage
     starts = np.cumsum([0, *(len(ps) for _, ps, _ in base)])  # first row of each document
     done, j = 0, 0
+    # BM25 gets every passage, as Index.add gives it; near-duplicate groups are left empty, since
+    # the cycled copies here would all collapse into one group, which real news does not do.
+    lexical_ids: list[int] = []
+    lexical_texts: list[str] = []
     db.execute("BEGIN")
     while done < n:
         copy, i = divmod(j, len(base))
@@ -145,10 +150,13 @@ def build_search_index(
         store.put_document(dataclasses.replace(doc, id=doc_id))
         keys = [embedder.cache_key(f"{t}\x00synthetic copy {copy}") for t in doc_texts[:take]]
         store.put_passages(stored, keys)
+        lexical_ids.extend(p.id for p in stored)
+        lexical_texts.extend(indexed_text(doc.title, p.text) for p in stored)
         rows[done : done + take] = starts[i] + np.arange(take)
         done, j = done + take, j + 1
     index._next_id += n
     db.execute("COMMIT")
+    index._lexical.add(lexical_ids, lexical_texts)
     rng = np.random.default_rng(seed)
     for s in range(0, n, 10_000):
         block = real[rows[s : s + 10_000]]
