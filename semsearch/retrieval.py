@@ -151,7 +151,14 @@ def candidates(
         # Cosines of BM25-only candidates: their stored vectors, not another index scan.
         cosines = parts.vectors.reconstruct(missing) @ qvec[0]
         dense.update(zip(missing.tolist(), cosines.tolist(), strict=True))
-    lexical = all_lex[np.searchsorted(all_ids, union)]
+    # A passage BM25 does not know scores 0, rather than indexing past the end of its arrays.
+    pos = np.minimum(np.searchsorted(all_ids, union), max(len(all_ids) - 1, 0))
+    known = (
+        (pos < len(all_ids)) & (all_ids[pos] == union)
+        if len(all_ids)
+        else np.zeros(len(union), bool)
+    )
+    lexical = np.where(known, all_lex[pos] if len(all_ids) else 0.0, 0.0).astype(np.float32)
     cut = len(dense_ids) >= n or len(lex_ids) >= n
     return union, np.asarray([dense[i] for i in union.tolist()], np.float32), lexical, cut
 
