@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from answers import Question, contains, load_squad, log, squad_index
 
-from semsearch import Index
+from semsearch import Filters, Index
 from semsearch.answers import SentenceAnswerer
 
 
@@ -35,7 +35,7 @@ def split_features(
     feats, labels, owner = [], [], []
     for i in range(0, len(questions), 512):
         batch = questions[i : i + 512]
-        hits = index.search_many([q.text for q in batch], k=k, doc_ids=doc_ids)
+        hits = index.search_many([q.text for q in batch], k=k, filters=Filters(doc_ids=doc_ids))
         for j, (q, (cands, rows)) in enumerate(
             zip(batch, answerer.features(index, [q.text for q in batch], hits), strict=True)
         ):

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 
 from semsearch import Document, Embedder, Index, read_articles
+from semsearch.indexing import chunk_document
 from semsearch.lexical import indexed_text
 from semsearch.types import Passage
 
@@ -64,7 +65,7 @@ def machine() -> dict[str, Any]:
 def chunk(embedder: Embedder, docs: list[Document]) -> Chunked:
     """Passages and embedded texts exactly as Index.add builds them (same defaults, same code)."""
     probe = Index(model=embedder)
-    return [(doc, *probe._chunk(doc)) for doc in docs]
+    return [(doc, *chunk_document(probe, doc)) for doc in docs]
 
 
 def bench_indexing(

@@ -15,6 +15,7 @@ from .errors import (
 )
 from .index import AddReport, Index
 from .reader import CrossEncoderAnswerer, ExtractiveReader
+from .retrieval import Filters
 from .types import Document, Hit, Passage
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "Document",
     "Embedder",
     "ExtractiveReader",
+    "Filters",
     "Hit",
     "Index",
     "IndexFormatError",

@@ -17,6 +17,7 @@ from .types import Hit
 
 if TYPE_CHECKING:
     from .index import Index
+    from .retrieval import Filters
 
 NO_ANSWER = "The indexed articles do not answer this question."
 
@@ -302,14 +303,14 @@ def ask_many(
     questions: Sequence[str],
     *,
     k: int,
+    filters: Filters | None = None,
     answerer: Answerer | None = None,
-    **filters: Any,
 ) -> list[Answer]:
     """Retrieve ``k`` passages per question and answer from them (see :meth:`Index.ask`)."""
     questions = list(questions)
     answers: list[Answer] = []
     for i in range(0, len(questions), 256):  # bounds memory for any number of questions
         batch = questions[i : i + 256]
-        hits = index.search_many(batch, k=k, **filters)
+        hits = index.search_many(batch, k=k, filters=filters)
         answers.extend((answerer or _DEFAULT).answer_many(index, batch, hits))
     return answers

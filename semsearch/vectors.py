@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .embeddings import Vectors
+from .embeddings import Vectors, query_threads
 
 Ids = npt.NDArray[np.int64]
 
@@ -54,10 +54,10 @@ class VectorIndex:
         return int(self._index.remove_ids(selector))
 
     def reconstruct(self, ids: Ids) -> Vectors:
-        out = np.empty((len(ids), self.dimension), dtype=np.float32)
-        for row, i in enumerate(ids):
-            out[row] = self._index.reconstruct(int(i))
-        return out
+        if not len(ids):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        keys = np.ascontiguousarray(ids, dtype=np.int64)
+        return np.asarray(self._index.reconstruct_batch(keys), dtype=np.float32)
 
     def search(
         self, queries: Vectors, k: int, *, allowed: Ids | None = None
@@ -70,13 +70,18 @@ class VectorIndex:
         faiss = _faiss()
         k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is None:
-            scores, ids = self._index.search(queries, k)
-        else:
+        params = None
+        if allowed is not None:
             # Filtering inside the search (not after it) still returns k hits when k qualify.
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-            scores, ids = self._index.search(queries, k, params=params)
-        return scores, ids
+        if len(queries) != 1:
+            return self._index.search(queries, k, params=params)  # type: ignore[no-any-return]
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(query_threads())
+        try:
+            return self._index.search(queries, k, params=params)  # type: ignore[no-any-return]
+        finally:
+            faiss.omp_set_num_threads(before)
 
     def to_bytes(self) -> bytes:
         return bytes(_faiss().serialize_index(self._index))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch import Answer, Citation, Document, Embedder, Hit, Index, InputError
+from semsearch import Answer, Citation, Document, Embedder, Filters, Hit, Index, InputError
 from semsearch.answers import NO_ANSWER, Candidate, compose, sentence_candidates
 from semsearch.passages import ChunkSettings, WhitespaceTokenizer, chunk_text
 
@@ -116,10 +116,10 @@ def test_to_dict_shape(index: Index) -> None:
 
 def test_filters_limit_what_is_cited(index: Index) -> None:
     moon = next(d.id for d in DOCS if d.title == "Ice on the Moon")
-    answer = index.ask("Who did the football club sign?", doc_ids=[moon])
+    answer = index.ask("Who did the football club sign?", filters=Filters(doc_ids=[moon]))
     assert {h.doc_id for h in answer.passages} == {moon}
     assert all(c.doc_id == moon for c in answer.citations)
-    answer = index.ask("Who did the football club sign?", date_from="2025-01-01")
+    answer = index.ask("Who did the football club sign?", filters=Filters(date_from="2025-01-01"))
     assert {h.title for h in answer.passages} == {"Snow in Herat"}
 
 

@@ -59,6 +59,22 @@ def test_ask_readable(index_dir: Path) -> None:
     assert "2023-08-15  sport/football.txt  [" in out
 
 
+def test_ask_filters(index_dir: Path) -> None:
+    question = "Who did the football club sign?"
+    sport = json.loads(
+        run("ask", question, "--index", index_dir, "--json", "--source", "sport/*").stdout
+    )
+    assert sport["citations"] and {c["title"] for c in sport["citations"]} == {"Record transfer"}
+    later = json.loads(
+        run("ask", question, "--index", index_dir, "--json", "--date-from", "2030-01-01").stdout
+    )
+    assert later["abstained"] is True and later["citations"] == []
+    elsewhere = run("ask", question, "--index", index_dir, "--json", "--source", "nowhere/*")
+    assert json.loads(elsewhere.stdout)["abstained"] is True
+    usage = run("ask", question, "--index", index_dir, "--date-to", "soon", code=2)
+    assert "'soon' is not a date as YYYY-MM-DD" in usage.stderr
+
+
 def test_ask_abstains(index_dir: Path) -> None:
     out = run("ask", "What is the recipe for lemon meringue pie?", "--index", index_dir).stdout
     assert out.startswith(NO_ANSWER) and "Closest passages:" in out

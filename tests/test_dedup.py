@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semsearch import Document, Embedder, Index
+from semsearch import Document, Embedder, Filters, Index
 from semsearch.cli import main
 from semsearch.dedup import Duplicates, signature
 
@@ -49,7 +49,7 @@ def test_duplicates_never_shown_twice_and_reported(
     # Filtering out the copy shown first brings the other copy back.
     shown = index.search("floods", k=1)[0].doc_id
     other = {"a", "b"} - {shown}
-    assert index.search("floods", k=1, doc_ids=list(other))[0].doc_id in other
+    assert index.search("floods", k=1, filters=Filters(doc_ids=list(other)))[0].doc_id in other
     report = index.info()["duplicates"]
     assert report["article_groups"] == [["a", "b"]]
     assert report["duplicate_passages"] == 1

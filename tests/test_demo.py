@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from semsearch import Document, Index, InputError, SemsearchError
+from semsearch import Document, Filters, Index, InputError, SemsearchError
 from semsearch.cli import cli
 from semsearch.demo import DemoIndex, build, launch, open_index, render
 from semsearch.demo.service import example_questions, filters
@@ -144,12 +144,8 @@ def test_example_questions_come_from_titles_and_highlights() -> None:
 
 
 def test_filters_from_form_values() -> None:
-    assert filters("", " ", []) == {"date_from": None, "date_to": None, "sources": None}
-    assert filters("2022-01-01", None, ["a", ""]) == {
-        "date_from": "2022-01-01",
-        "date_to": None,
-        "sources": ["a"],
-    }
+    assert filters("", " ", []) == Filters()
+    assert filters("2022-01-01", None, ["a", ""]) == Filters(date_from="2022-01-01", sources=["a"])
     with pytest.raises(InputError, match="not a date"):
         filters("April 2022")
 

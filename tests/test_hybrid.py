@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import Document, Embedder, Index, IndexFormatError, InputError
+from semsearch import Document, Embedder, Filters, Index, IndexFormatError, InputError
 from semsearch.lexical import LexicalIndex
 from semsearch.retrieval import MODES, fuse
 
@@ -69,13 +69,15 @@ def test_hybrid_is_the_default_and_mode_is_checked(index: Index) -> None:
 
 def test_filters_apply_in_every_mode_and_k_hits_come_back(index: Index) -> None:
     for mode in ("dense", "hybrid"):
-        hits = index.search("crude oil", k=2, mode=mode, sources=["paper/*"])
+        hits = index.search("crude oil", k=2, mode=mode, filters=Filters(sources=["paper/*"]))
         assert {h.doc_id for h in hits} == {"vote", "zx9"}, mode
-        hits = index.search("crude oil", k=4, mode=mode, date_from="2024-02-01")
+        hits = index.search("crude oil", k=4, mode=mode, filters=Filters(date_from="2024-02-01"))
         assert len(hits) == 3 and "oil" not in {h.doc_id for h in hits}
-    hits = index.search("battery rain ballots", k=5, mode="lexical", doc_ids=["rain", "zx9"])
+    hits = index.search(
+        "battery rain ballots", k=5, mode="lexical", filters=Filters(doc_ids=["rain", "zx9"])
+    )
     assert {h.doc_id for h in hits} == {"rain", "zx9"}
-    assert index.search("crude", k=3, mode="lexical", sources=["paper/*"]) == []
+    assert index.search("crude", k=3, mode="lexical", filters=Filters(sources=["paper/*"])) == []
 
 
 def test_lexical_mode_equals_bm25_over_title_and_passage(index: Index) -> None:

@@ -7,7 +7,15 @@ import warnings
 import numpy as np
 import pytest
 
-from semsearch import Document, Embedder, Index, InputError, SemsearchError, SemsearchWarning
+from semsearch import (
+    Document,
+    Embedder,
+    Filters,
+    Index,
+    InputError,
+    SemsearchError,
+    SemsearchWarning,
+)
 
 DOCS = [
     Document.create(
@@ -100,18 +108,20 @@ def test_filters_still_return_k(embedder: Embedder) -> None:
         for i in range(20)
     ]
     idx.add(docs)
-    hits = idx.search("council budget", k=5, date_from="2024-01-05", date_to="2024-01-15")
+    hits = idx.search(
+        "council budget", k=5, filters=Filters(date_from="2024-01-05", date_to="2024-01-15")
+    )
     assert len(hits) == 5
     assert all("2024-01-05" <= (h.date or "") <= "2024-01-15" for h in hits)
-    hits = idx.search("council budget", k=5, sources=["s1.txt"])
+    hits = idx.search("council budget", k=5, filters=Filters(sources=["s1.txt"]))
     assert len(hits) == 5 and {h.source for h in hits} == {"s1.txt"}
-    hits = idx.search("council budget", k=5, sources=["s[02].txt"])
+    hits = idx.search("council budget", k=5, filters=Filters(sources=["s[02].txt"]))
     assert len(hits) == 5 and {h.source for h in hits} <= {"s0.txt", "s2.txt"}
-    hits = idx.search("council budget", k=10, doc_ids=[docs[3].id, docs[4].id])
+    hits = idx.search("council budget", k=10, filters=Filters(doc_ids=[docs[3].id, docs[4].id]))
     assert {h.doc_id for h in hits} == {docs[3].id, docs[4].id}
-    assert idx.search("council budget", k=5, date_from="2030-01-01") == []
+    assert idx.search("council budget", k=5, filters=Filters(date_from="2030-01-01")) == []
     with pytest.raises(InputError, match="YYYY-MM-DD"):
-        idx.search("x", date_from="last week")
+        idx.search("x", filters=Filters(date_from="last week"))
 
 
 def test_readding_same_document_changes_nothing(index: Index) -> None:

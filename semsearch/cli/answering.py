@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, _warnings_to_stderr, cli
+from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
     from ..answers import Answer
+    from ..retrieval import Filters
 
 CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 
@@ -30,7 +31,8 @@ CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
     help="Passages to answer from.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def ask_command(question: str, index_dir: Path, k: int, as_json: bool) -> None:
+@filter_options
+def ask_command(question: str, index_dir: Path, k: int, as_json: bool, filters: Filters) -> None:
     """Answer QUESTION with quotes from the indexed articles, each cited as [n].
 
     When the articles do not answer it, says so (and, with --json, "abstained" is true).
@@ -42,7 +44,7 @@ def ask_command(question: str, index_dir: Path, k: int, as_json: bool) -> None:
 
     index = Index.load(index_dir)
     with _warnings_to_stderr():
-        answer = index.ask(question, k=k)
+        answer = index.ask(question, k=k, filters=filters)
     if as_json:
         out = {
             "question": answer.question,

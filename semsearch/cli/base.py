@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -89,6 +90,29 @@ def _check_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
 INDEX_OPTION = click.option(
     "--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory."
 )
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--date-from, --date-to and --source, passed to the command as one ``filters`` value."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, date_from: str | None, date_to: str | None, source: tuple[str, ...], **kw: Any
+    ) -> Any:
+        from ..retrieval import Filters
+
+        filters = Filters(date_from=date_from, date_to=date_to, sources=list(source) or None)
+        return command(*args, filters=filters, **kw)
+
+    for option in (
+        click.option(
+            "--source", multiple=True, metavar="GLOB", help="Only these sources (repeat)."
+        ),
+        click.option("--date-to", callback=_check_date, metavar="YYYY-MM-DD", help="Inclusive."),
+        click.option("--date-from", callback=_check_date, metavar="YYYY-MM-DD", help="Inclusive."),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

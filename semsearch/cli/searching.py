@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, _check_date, _warnings_to_stderr, cli
+from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
+    from ..retrieval import Filters
     from ..types import Hit
 
 # Queries embedded per search_many call in batch mode: bounds memory for any size of query file.
@@ -30,9 +31,7 @@ BATCH_HIT_KEYS = ("rank", "score", "doc_id", "passage_id", "title", "start", "en
     "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per query."
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-@click.option("--date-from", callback=_check_date, metavar="YYYY-MM-DD", help="Inclusive.")
-@click.option("--date-to", callback=_check_date, metavar="YYYY-MM-DD", help="Inclusive.")
-@click.option("--source", multiple=True, metavar="GLOB", help="Only these sources (repeat).")
+@filter_options
 @click.option(
     "--queries",
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
@@ -51,9 +50,7 @@ def search_command(
     index_dir: Path,
     k: int,
     as_json: bool,
-    date_from: str | None,
-    date_to: str | None,
-    source: tuple[str, ...],
+    filters: Filters,
     queries: Path | None,
     mode: str,
     rerank: str | None,
@@ -75,19 +72,14 @@ def search_command(
     from ..index import Index
 
     index = Index.load(index_dir)
-    filters: dict[str, Any] = {
-        "date_from": date_from,
-        "date_to": date_to,
-        "sources": list(source) or None,
-        "mode": mode,
-    }
+    options: dict[str, Any] = {"filters": filters, "mode": mode}
     if rerank is not None:
         from ..rerank import Reranker
 
-        filters["reranker"] = Reranker(rerank)
+        options["reranker"] = Reranker(rerank)
     with _warnings_to_stderr():
         if query is not None:
-            hits = index.search(query, k=k, **filters)
+            hits = index.search(query, k=k, **options)
             if as_json:
                 result = {"query": query, "hits": [hit.to_dict() for hit in hits]}
                 click.echo(json.dumps(result, ensure_ascii=False, indent=2))
@@ -97,7 +89,7 @@ def search_command(
         assert queries is not None
         records = _read_queries(queries)
         while chunk := list(islice(records, QUERY_CHUNK)):
-            results = index.search_many([text for _, text in chunk], k=k, **filters)
+            results = index.search_many([text for _, text in chunk], k=k, **options)
             for (query_id, _), hits in zip(chunk, results, strict=True):
                 out = [{key: hit.to_dict()[key] for key in BATCH_HIT_KEYS} for hit in hits]
                 click.echo(json.dumps({"query_id": query_id, "hits": out}, ensure_ascii=False))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import Document, Index, InputError, SemsearchError, read_articles, read_text
+from .. import Document, Filters, Index, InputError, SemsearchError, read_articles, read_text
 
 T = TypeVar("T")
 Progress = Callable[[float, str], object]
@@ -47,9 +47,9 @@ class IngestReport:
 
 def filters(
     date_from: str | None = None, date_to: str | None = None, sources: Sequence[str] | None = None
-) -> dict[str, Any]:
+) -> Filters:
     """Search filters from form values: blanks mean no filter, dates must be YYYY-MM-DD."""
-    out: dict[str, Any] = {"date_from": None, "date_to": None, "sources": None}
+    out: dict[str, Any] = {}
     for name, value in (("date_from", date_from), ("date_to", date_to)):
         value = (value or "").strip()
         if value:
@@ -59,8 +59,7 @@ def filters(
                 raise InputError(None, f"{value!r} is not a date as YYYY-MM-DD") from None
             out[name] = value
     chosen = [s for s in (sources or []) if s and s.strip()]
-    out["sources"] = chosen or None
-    return out
+    return Filters(**out, sources=chosen or None)
 
 
 class DemoIndex:
@@ -86,14 +85,14 @@ class DemoIndex:
 
     def ask(self, question: str, *, k: int = 5, **filter_values: Any) -> dict[str, Any]:
         """``Index.ask`` as a JSON-ready dict: ``Answer.to_dict()``, passages without metadata."""
-        answer = self._run(self._index.ask, question, k=int(k), **filters(**filter_values))
+        answer = self._run(self._index.ask, question, k=int(k), filters=filters(**filter_values))
         result = answer.to_dict()
         result["passages"] = [_public(h) for h in result["passages"]]
         return result
 
     def search(self, query: str, *, k: int = 10, **filter_values: Any) -> dict[str, Any]:
         """``Index.search`` as ``{"query", "hits"}``, the same shape as ``semsearch search``."""
-        hits = self._run(self._index.search, query, k=int(k), **filters(**filter_values))
+        hits = self._run(self._index.search, query, k=int(k), filters=filters(**filter_values))
         return {"query": query, "hits": [_public(h.to_dict()) for h in hits]}
 
     # -- what the index holds -------------------------------------------------------------------
