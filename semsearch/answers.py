@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .embeddings import Vectors
 from .passages import split_sentences
+from .retrieval import encode_queries
 from .types import Hit
 
 if TYPE_CHECKING:
@@ -101,10 +103,20 @@ class Answer:
 
 
 class Answerer(Protocol):
-    """Turns questions and the passages retrieved for each into answers."""
+    """Turns questions and the passages retrieved for each into answers.
+
+    ``query_vectors``, when given, are the questions' embeddings by the index's embedder (one row
+    per question), already computed for the search: an answerer that needs them uses these
+    rather than embedding the questions again.
+    """
 
     def answer_many(
-        self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+        self,
+        index: Index,
+        questions: Sequence[str],
+        hits: Sequence[Sequence[Hit]],
+        *,
+        query_vectors: Vectors | None = None,
     ) -> list[Answer]: ...
 
 
@@ -219,12 +231,16 @@ class SentenceAnswerer:
         self._lock = threading.Lock()
 
     def answer_many(
-        self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+        self,
+        index: Index,
+        questions: Sequence[str],
+        hits: Sequence[Sequence[Hit]],
+        *,
+        query_vectors: Vectors | None = None,
     ) -> list[Answer]:
         answers = []
-        for question, hs, (cands, feats) in zip(
-            questions, hits, self.features(index, questions, hits), strict=True
-        ):
+        features = self.features(index, questions, hits, query_vectors=query_vectors)
+        for question, hs, (cands, feats) in zip(questions, hits, features, strict=True):
             if not cands:
                 answers.append(abstention(question, hs, 0.0))
                 continue
@@ -244,14 +260,22 @@ class SentenceAnswerer:
         return answers
 
     def features(
-        self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+        self,
+        index: Index,
+        questions: Sequence[str],
+        hits: Sequence[Sequence[Hit]],
+        *,
+        query_vectors: Vectors | None = None,
     ) -> list[tuple[list[Candidate], np.ndarray]]:
         """Per question: its sentence candidates and one feature row per candidate."""
-        embedder = index.embedder
         cands = [sentence_candidates(hs) for hs in hits]
         texts = list(dict.fromkeys(c.quote for cs in cands for c in cs))
         sent = self._sentence_vectors(index, texts)
-        qvec = embedder.encode(list(questions))
+        qvec = query_vectors
+        if qvec is None:
+            qvec = index.embedder.encode(list(questions))
+        elif len(qvec) != len(questions):
+            raise ValueError(f"{len(qvec)} query vectors for {len(questions)} questions")
         pids = sorted({h.passage_id for hs in hits for h in hs})
         pvec = dict(
             zip(pids, index.vectors.reconstruct(np.asarray(pids, dtype=np.int64)), strict=True)
@@ -311,6 +335,10 @@ def ask_many(
     answers: list[Answer] = []
     for i in range(0, len(questions), 256):  # bounds memory for any number of questions
         batch = questions[i : i + 256]
-        hits = index.search_many(batch, k=k, filters=filters)
-        answers.extend((answerer or _DEFAULT).answer_many(index, batch, hits))
+        # Embedded once: the search and the answerer both use these vectors.
+        vectors = encode_queries(index.embedder, batch)
+        hits = index.search_many(batch, k=k, filters=filters, query_vectors=vectors)
+        answers.extend(
+            (answerer or _DEFAULT).answer_many(index, batch, hits, query_vectors=vectors)
+        )
     return answers

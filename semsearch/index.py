@@ -10,7 +10,7 @@ import numpy as np
 
 from . import manifest as mf
 from .dedup import Duplicates, duplicate_report
-from .embeddings import DEFAULT_MODEL, Embedder
+from .embeddings import DEFAULT_MODEL, Embedder, Vectors
 from .errors import InputError, SemsearchError
 from .indexing import AddReport, add_documents
 from .lexical import LexicalIndex
@@ -154,8 +154,10 @@ class Index:
         filters: Filters | None = None,
         mode: Mode = "hybrid",
         reranker: Reranker | None = None,
+        query_vectors: Vectors | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries at once, embedded in batches."""
+        """:meth:`search` for many queries at once, embedded in batches (or given as
+        ``query_vectors``, one row per query, to reuse embeddings the caller already has)."""
         if k < 1:
             raise InputError(None, f"k must be at least 1, got {k}")
         queries = list(queries)
@@ -163,7 +165,13 @@ class Index:
             return []
         parts = Parts(self._store, self.vectors, self._lexical, self._dups, self.embedder)
         return run_search(
-            parts, queries, k=k, mode=mode, filters=filters or Filters(), reranker=reranker
+            parts,
+            queries,
+            k=k,
+            mode=mode,
+            filters=filters or Filters(),
+            reranker=reranker,
+            query_vectors=query_vectors,
         )
 
     def ask(

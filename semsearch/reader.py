@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .answers import Answer, Candidate, abstention, compose, sentence_candidates
+from .embeddings import Vectors
 from .errors import SemsearchError
 from .types import Hit
 
@@ -41,7 +42,12 @@ class CrossEncoderAnswerer:
         self.extra_ratio = extra_ratio
 
     def answer_many(
-        self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+        self,
+        index: Index,
+        questions: Sequence[str],
+        hits: Sequence[Sequence[Hit]],
+        *,
+        query_vectors: Vectors | None = None,  # unused: these models read the question text
     ) -> list[Answer]:
         answers = []
         for question, hs in zip(questions, hits, strict=True):
@@ -109,7 +115,12 @@ class ExtractiveReader:
         return self._loaded
 
     def answer_many(
-        self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+        self,
+        index: Index,
+        questions: Sequence[str],
+        hits: Sequence[Sequence[Hit]],
+        *,
+        query_vectors: Vectors | None = None,  # unused: these models read the question text
     ) -> list[Answer]:
         answers = []
         for question, hs in zip(questions, hits, strict=True):

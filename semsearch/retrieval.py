@@ -203,16 +203,25 @@ def run_search(
     mode: Mode,
     filters: Filters,
     reranker: Reranker | None = None,
+    query_vectors: Vectors | None = None,
 ) -> list[list[Hit]]:
-    """Top ``k`` hits per query in ``mode``, filtered inside the search, duplicates collapsed."""
+    """Top ``k`` hits per query in ``mode``, filtered inside the search, duplicates collapsed.
+
+    ``query_vectors`` are the queries' embeddings when the caller already has them (one row per
+    query, as ``encode_queries`` gives): answering reuses them instead of embedding twice.
+    """
     if mode not in MODES:
         raise InputError(None, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     check_queries(queries)
+    if query_vectors is not None and len(query_vectors) != len(queries):
+        raise ValueError(f"{len(query_vectors)} query vectors for {len(queries)} queries")
     empty: list[list[Hit]] = [[] for _ in queries]
     allowed = filters.allowed(parts.store)
     if len(parts.vectors) == 0 or (allowed is not None and not len(allowed)):
         return empty
-    qvecs = None if mode == "lexical" else encode_queries(parts.embedder, queries)
+    qvecs = query_vectors
+    if qvecs is None and mode != "lexical":
+        qvecs = encode_queries(parts.embedder, queries)
     groups = parts.duplicates.groups()
     want = k if reranker is None else max(k, reranker.depth)
     results = []

@@ -145,7 +145,12 @@ def test_empty_question_and_empty_index(index: Index, embedder: Embedder) -> Non
 def test_custom_answerer_is_used(index: Index) -> None:
     class FirstSentence:
         def answer_many(
-            self, index: Index, questions: Sequence[str], hits: Sequence[Sequence[Hit]]
+            self,
+            index: Index,
+            questions: Sequence[str],
+            hits: Sequence[Sequence[Hit]],
+            *,
+            query_vectors: object = None,
         ) -> list[Answer]:
             return [
                 compose(q, hs, sentence_candidates(hs)[:1], confidence=1.0)
@@ -155,6 +160,31 @@ def test_custom_answerer_is_used(index: Index) -> None:
     answer = index.ask("What did scientists find?", answerer=FirstSentence(), k=2)
     check_answer(answer, texts_of(index))
     assert len(answer.citations) == 1 and len(answer.passages) == 2
+
+
+def test_each_question_is_embedded_once(
+    index: Index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search's query vector feeds the sentence scores: no second encode of the question."""
+    questions = ["What did scientists find?", "Who signed the striker?"]
+    encoded: list[str] = []
+    encode, encode_query = Embedder.encode, Embedder.encode_query
+
+    def spy_encode(self: Embedder, texts: Sequence[str], **kwargs: object) -> object:
+        encoded.extend(texts)
+        return encode(self, texts, **kwargs)  # type: ignore[arg-type]
+
+    def spy_encode_query(self: Embedder, text: str) -> object:
+        encoded.append(text)
+        return encode_query(self, text)
+
+    monkeypatch.setattr(Embedder, "encode", spy_encode)
+    monkeypatch.setattr(Embedder, "encode_query", spy_encode_query)
+    for batch in ([questions[0]], questions):
+        encoded.clear()
+        answers = index.ask_many(batch, k=2)
+        assert all(not a.abstained for a in answers)
+        assert [t for t in encoded if t in questions] == batch
 
 
 @settings(max_examples=15, deadline=None)
