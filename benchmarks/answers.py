@@ -109,7 +109,7 @@ def squad_bench(index: Index, questions: list[Question], *, k: int) -> dict[str,
         "first_citation_is_gold_paragraph": float(np.mean(first)),
         "any_citation_is_gold_paragraph": float(np.mean(anycite)),
         "answer_text_contains_gold_answer": float(np.mean(text_has)),
-        "abstained": float(np.mean([a.abstained for a in answers])),
+        "abstained_on_answerable": float(np.mean([a.abstained for a in answers])),
         "mean_citations": float(np.mean([len(a.citations) for a in answers])),
         "retrieval_top1_is_gold_paragraph": float(np.mean(top1)),
         "seconds": round(seconds, 1),
@@ -155,7 +155,14 @@ def pick_choice(index: Index, answer: Answer, choices: Sequence[str]) -> int:
     return int(np.argmax(scores))
 
 
+def fold(text: str) -> str:
+    """Case-insensitive, whitespace-insensitive form for matching a choice inside a text."""
+    return " ".join(text.casefold().split())
+
+
 def rtqa_bench(*, k: int) -> dict[str, Any]:
+    """Per week and overall. Gold matching is case-insensitive: "the Senate" in a quiz choice
+    and "The Senate" at the start of an article's sentence are the same answer."""
     weeks = sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
     rows = []
     t = time.perf_counter()
@@ -166,29 +173,41 @@ def rtqa_bench(*, k: int) -> dict[str, Any]:
         answers = index.ask_many([q["question_sentence"] for q in qa], k=k)
         for q, a in zip(qa, answers, strict=True):
             gold = int(q["answer"][0])
-            choice = q["choices"][gold]
+            choice = fold(q["choices"][gold])
             cited_ids = {c.passage_id for c in a.citations}
-            cited = " ".join(h.text for h in a.passages if h.passage_id in cited_ids)
+            cited = fold(" ".join(h.text for h in a.passages if h.passage_id in cited_ids))
             rows.append(
                 {
-                    "answerable": any(choice in text for text in q["articles"]),
+                    "week": week,
+                    "answerable": any(choice in fold(text) for text in q["articles"]),
+                    "answerable_exact_case": any(
+                        q["choices"][gold] in text for text in q["articles"]
+                    ),
                     "cited_has_gold": choice in cited,
-                    "passages_have_gold": any(choice in h.text for h in a.passages),
+                    "passages_have_gold": any(choice in fold(h.text) for h in a.passages),
                     "picked_right": pick_choice(index, a, q["choices"]) == gold,
                     "abstained": a.abstained,
                 }
             )
         log(f"  rtqa {week}: {len(docs)} articles, {len(qa)} questions")
+    result: dict[str, Any] = {
+        "weeks": {w: _rtqa_summary([r for r in rows if r["week"] == w]) for w in weeks}
+    }
+    result["all"] = _rtqa_summary(rows)
+    result["seconds"] = round(time.perf_counter() - t, 1)
+    return result
 
-    def share(subset: list[dict[str, Any]], key: str) -> float:
-        return float(np.mean([r[key] for r in subset])) if subset else float("nan")
+
+def _rtqa_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def share(subset: list[dict[str, Any]], key: str) -> float | None:
+        return round(float(np.mean([r[key] for r in subset])), 4) if subset else None
 
     answerable = [r for r in rows if r["answerable"]]
     other = [r for r in rows if not r["answerable"]]
     return {
-        "weeks": len(weeks),
         "questions": len(rows),
         "answerable": len(answerable),
+        "answerable_if_matched_case_sensitively": sum(r["answerable_exact_case"] for r in rows),
         "answerable_cited_passage_contains_gold_choice": share(answerable, "cited_has_gold"),
         "answerable_retrieved_passages_contain_gold_choice": share(
             answerable, "passages_have_gold"
@@ -197,7 +216,6 @@ def rtqa_bench(*, k: int) -> dict[str, Any]:
         "all_choice_accuracy": share(rows, "picked_right"),
         "answerable_abstained": share(answerable, "abstained"),
         "unanswerable_abstained": share(other, "abstained"),
-        "seconds": round(time.perf_counter() - t, 1),
     }
 
 

@@ -16,6 +16,7 @@ from answers import Question, contains, load_squad, log, squad_index
 
 from semsearch import Filters, Index
 from semsearch.answers import SentenceAnswerer
+from semsearch.retrieval import encode_queries
 
 
 def split_features(
@@ -35,10 +36,13 @@ def split_features(
     feats, labels, owner = [], [], []
     for i in range(0, len(questions), 512):
         batch = questions[i : i + 512]
-        hits = index.search_many([q.text for q in batch], k=k, filters=Filters(doc_ids=doc_ids))
-        for j, (q, (cands, rows)) in enumerate(
-            zip(batch, answerer.features(index, [q.text for q in batch], hits), strict=True)
-        ):
+        texts = [q.text for q in batch]
+        vectors = encode_queries(index.embedder, texts)  # once, for the search and the scores
+        hits = index.search_many(
+            texts, k=k, filters=Filters(doc_ids=doc_ids), query_vectors=vectors
+        )
+        features = answerer.features(index, texts, hits, query_vectors=vectors)
+        for j, (q, (cands, rows)) in enumerate(zip(batch, features, strict=True)):
             for c, row in zip(cands, rows, strict=True):
                 feats.append(row)
                 labels.append(c.hit.doc_id == q.doc_id and contains(c.quote, q.answers))
@@ -75,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args()
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     docs, questions = load_squad()
     index = squad_index(docs)
