@@ -7,12 +7,13 @@ import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import SemsearchError
+from .onnx_backend import OnnxModel, ensure_export, export_dir
 from .passages import Span
 
 Vectors = npt.NDArray[np.float32]
@@ -22,8 +23,14 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 
 
-# Loading takes seconds and hundreds of MB: one copy per (model, device) per process, so that
-# the demo, the CLI's batch paths and the test session each load the model once.
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+# "torch" and "onnx" give the same vectors (cosine > 0.9999), so an index built with one is
+# searched and extended with the other; int8 vectors differ and never mix with them.
+INT8_BACKENDS = frozenset({"onnx-int8"})
+
+# Loading takes seconds and hundreds of MB: one copy per (model, device or backend) per process,
+# so that the demo, the CLI's batch paths and the test session each load the model once.
 _LOADED: dict[tuple[str, str], Any] = {}
 
 
@@ -42,6 +49,14 @@ def canonical_model_name(model: str) -> str:
         return DEFAULT_MODEL
     path = Path(model)
     return str(path.resolve()) if path.exists() else model
+
+
+def batch_threads() -> int:
+    """Threads for batch encoding: every core this process may use, or SEMSEARCH_THREADS."""
+    if env := os.environ.get("SEMSEARCH_THREADS"):
+        return int(env)
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def query_threads() -> int:
@@ -72,6 +87,8 @@ class _ModelTokenizer:
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
         if not texts:
             return []
+        if isinstance(self._tok, OnnxModel):
+            return self._tok.token_spans(texts)
         enc = self._tok(
             list(texts),
             add_special_tokens=False,
@@ -85,75 +102,145 @@ class _ModelTokenizer:
 
 
 class Embedder:
-    """Turns texts into normalised float32 vectors. The model loads on first use, not before."""
+    """Turns texts into normalised float32 vectors. The model loads on first use, not before.
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 32):
+    ``backend``: "torch" (sentence-transformers), "onnx" (the same model exported to ONNX and
+    run by onnxruntime without torch: same vectors, far faster start) or "onnx-int8" (that
+    export with int8 weights: faster encoding, slightly different vectors). ONNX exports are
+    made with torch on first use and cached (see :func:`semsearch.onnx_backend.cache_root`).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: Backend = "torch",
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend != "torch" and device != "cpu":
+            raise ValueError(f"the {backend} backend runs on the CPU only, not {device!r}")
         self.name = canonical_model_name(model)
+        self.backend: Backend = backend
         self._source = _resolve(model)
         self._device = device
         self.batch_size = batch_size
         self._model: Any = None
 
     @property
-    def model(self) -> Any:
-        """The loaded ``SentenceTransformer``, shared by every Embedder of this process."""
-        if self._model is None:
-            key = (self._source, self._device)
-            if key not in _LOADED:
-                import transformers
-                from sentence_transformers import SentenceTransformer
+    def precision(self) -> str:
+        """ "int8" or "fp32": embeddings of different precisions never share an index."""
+        return "int8" if self.backend in INT8_BACKENDS else "fp32"
 
-                # The per-tensor "Loading weights" bar is noise on every CLI call and test run.
-                transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                try:
-                    _LOADED[key] = SentenceTransformer(self._source, device=self._device)
-                except (OSError, ValueError) as exc:
-                    # The loaders' own messages do not always say which model they could not find.
-                    raise SemsearchError(f"cannot load model {self.name!r}: {exc}") from None
-            self._model = _LOADED[key]
+    def _torch_model(self) -> Any:
+        key = (self._source, self._device)
+        if key not in _LOADED:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            # The per-tensor "Loading weights" bar is noise on every CLI call and test run.
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            try:
+                _LOADED[key] = SentenceTransformer(self._source, device=self._device)
+            except (OSError, ValueError) as exc:
+                # The loaders' own messages do not always say which model they could not find.
+                raise SemsearchError(f"cannot load model {self.name!r}: {exc}") from None
+        return _LOADED[key]
+
+    @property
+    def model(self) -> Any:
+        """The loaded model, shared by every Embedder of this process: a ``SentenceTransformer``
+        for the torch backend, an :class:`~semsearch.onnx_backend.OnnxModel` otherwise."""
+        if self._model is None:
+            if self.backend == "torch":
+                self._model = self._torch_model()
+            else:
+                key = (self._source, self.backend)
+                if key not in _LOADED:
+                    quantized = self.backend in INT8_BACKENDS
+                    directory = export_dir(self.name, self._source)
+                    ensure_export(directory, self._torch_model, quantized=quantized)
+                    _LOADED[key] = OnnxModel(directory, quantized=quantized)
+                self._model = _LOADED[key]
         return self._model
 
     @property
+    def _onnx(self) -> OnnxModel | None:
+        model = self.model
+        return model if isinstance(model, OnnxModel) else None
+
+    @property
     def dimension(self) -> int:
-        dim = self.model.get_embedding_dimension()
-        return int(dim)
+        if onnx := self._onnx:
+            return onnx.dimension
+        return int(self.model.get_embedding_dimension())
 
     @property
     def max_seq_length(self) -> int:
         """Tokens the model reads, special tokens included; longer input is truncated."""
+        if onnx := self._onnx:
+            return onnx.max_seq_length
         return int(self.model.max_seq_length)
 
     @property
     def special_tokens(self) -> int:
         """Tokens the model adds around every input ([CLS] and [SEP] for BERT-like models)."""
+        if onnx := self._onnx:
+            return onnx.special_tokens
         return len(self.model.tokenizer("", add_special_tokens=True)["input_ids"])
 
     @property
     def tokenizer(self) -> _ModelTokenizer:
-        return _ModelTokenizer(self.model.tokenizer)
+        onnx = self._onnx
+        return _ModelTokenizer(onnx if onnx is not None else self.model.tokenizer)
 
     def cache_key(self, text: str) -> str:
         """Key of the embedding of ``text`` by this model: equal keys, equal vectors."""
-        return hashlib.sha256(f"{self.name}\x00{text}".encode()).hexdigest()[:32]
+        tag = self.name if self.precision == "fp32" else f"{self.name}\x00{self.precision}"
+        return hashlib.sha256(f"{tag}\x00{text}".encode()).hexdigest()[:32]
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> Vectors:
-        """Embed many texts with every core; rows are L2-normalised float32."""
+        """Embed many texts with every core; rows are L2-normalised float32. Texts are embedded
+        in order of length, so that each batch holds texts of similar length and pads little."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        if onnx := self._onnx:
+            return onnx.encode(
+                texts, batch_size=self.batch_size, threads=batch_threads(), progress=progress
+            )
+        with _torch_threads(batch_threads()):
+            # sentence-transformers sorts by length itself before batching.
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> Vectors:
         """Embed one query on one thread: single queries on a busy 2-core machine are slower
         and far less predictable with two threads fighting for one free core."""
+        if onnx := self._onnx:
+            return onnx.encode([text], batch_size=1, threads=query_threads())
         with _torch_threads(query_threads()):
             vec = self.model.encode(
                 [text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
             )
         return np.ascontiguousarray(vec, dtype=np.float32)
+
+
+def precision_of(backend: str) -> str:
+    return "int8" if backend in INT8_BACKENDS else "fp32"
+
+
+def loading_backend(model: str, built_with: str) -> Backend:
+    """The backend that opens an index built by ``built_with``: int8 indexes are searched with
+    int8; fp32 ones of the bundled model with its ONNX export (same vectors, no torch import:
+    a fast start); others with the backend that built them."""
+    if built_with in INT8_BACKENDS:
+        return "onnx-int8"
+    return "onnx" if canonical_model_name(model) == DEFAULT_MODEL else "torch"

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import manifest as mf
 from .dedup import Duplicates, duplicate_report
-from .embeddings import DEFAULT_MODEL, Embedder, Vectors
+from .embeddings import DEFAULT_MODEL, Backend, Embedder, Vectors
 from .errors import InputError, SemsearchError
 from .indexing import AddReport, add_documents
 from .lexical import LexicalIndex
@@ -35,11 +35,19 @@ class Index:
         self,
         *,
         model: str | Embedder = DEFAULT_MODEL,
+        backend: Backend | None = None,
         max_tokens: int | None = None,
         overlap: int = 0,
         include_title: bool = True,
     ) -> None:
-        self.embedder = model if isinstance(model, Embedder) else Embedder(model)
+        if isinstance(model, Embedder):
+            if backend is not None and backend != model.backend:
+                raise ValueError(
+                    f"backend {backend!r} differs from the embedder's {model.backend!r}"
+                )
+            self.embedder = model
+        else:
+            self.embedder = Embedder(model, backend=backend or "torch")
         self._requested_tokens = max_tokens
         self._overlap = overlap
         self.include_title = include_title
@@ -210,6 +218,7 @@ class Index:
             "path": None if self.path is None else str(self.path),
             "format_version": mf.FORMAT_VERSION,
             "model": self.embedder.name,
+            "backend": self.embedder.backend,
             "dimension": None if self._vectors is None else self._vectors.dimension,
             "index_type": VectorIndex.kind,
             "documents": docs,
@@ -230,7 +239,15 @@ class Index:
         return target
 
     @classmethod
-    def load(cls, path: str | Path, *, model: str | Embedder | None = None) -> Index:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        model: str | Embedder | None = None,
+        backend: Backend | None = None,
+    ) -> Index:
         """Open a saved index, verifying every file before trusting any of it; ``model``, when
-        given, must be the model the index was built with."""
-        return load_index(cls, Path(path), model)
+        given, must be the model the index was built with. ``backend`` defaults to int8 for an
+        index built with int8, else to the bundled model's ONNX export (no torch: a fast start)
+        or the backend the index was built with; it must give vectors of the same precision."""
+        return load_index(cls, Path(path), model, backend)

@@ -10,7 +10,14 @@ import numpy as np
 
 from . import manifest as mf
 from .dedup import Duplicates
-from .embeddings import Embedder, canonical_model_name
+from .embeddings import (
+    BACKENDS,
+    Backend,
+    Embedder,
+    canonical_model_name,
+    loading_backend,
+    precision_of,
+)
 from .errors import IndexFormatError, ModelMismatchError, SemsearchError
 from .lexical import LexicalIndex
 from .passages import ChunkSettings
@@ -38,7 +45,11 @@ def save_index(index: Index, target: Path) -> None:
     vectors = index.vectors
     docs, passages = index._store.counts()
     manifest = {
-        "model": {"name": index.embedder.name, "dimension": vectors.dimension},
+        "model": {
+            "name": index.embedder.name,
+            "dimension": vectors.dimension,
+            "backend": index.embedder.backend,
+        },
         "index_type": VectorIndex.kind,
         "chunking": chunking(index),
         "counts": {"documents": docs, "passages": passages},
@@ -58,12 +69,19 @@ def save_index(index: Index, target: Path) -> None:
         raise SemsearchError(f"{target}: cannot save the index ({exc.strerror or exc})") from None
 
 
-def load_index(cls: type[Index], directory: Path, model: str | Embedder | None) -> Index:
+def load_index(
+    cls: type[Index],
+    directory: Path,
+    model: str | Embedder | None,
+    backend: Backend | None = None,
+) -> Index:
     """Open a saved index, verifying every file before trusting any of it."""
     manifest = mf.read_manifest(directory)
     try:
         built_with = str(manifest["model"]["name"])
         dimension = int(manifest["model"]["dimension"])
+        # Indexes saved before backends existed were all built with torch.
+        built_backend = str(manifest["model"].get("backend", "torch"))
         settings = ChunkSettings(
             max_tokens=int(manifest["chunking"]["max_tokens"]),
             overlap=int(manifest["chunking"]["overlap"]),
@@ -75,6 +93,8 @@ def load_index(cls: type[Index], directory: Path, model: str | Embedder | None) 
         raise IndexFormatError(
             f"{directory / mf.MANIFEST}: not a valid manifest (missing fields)"
         ) from None
+    if built_backend not in BACKENDS:
+        raise IndexFormatError(f"{directory / mf.MANIFEST}: unknown backend {built_backend!r}")
     if model is not None:
         wanted = model.name if isinstance(model, Embedder) else canonical_model_name(model)
         if wanted != built_with:
@@ -82,8 +102,18 @@ def load_index(cls: type[Index], directory: Path, model: str | Embedder | None) 
                 f"{directory}: index was built with model {built_with!r}, not {wanted!r}; "
                 "rebuild it to change models"
             )
+    if isinstance(model, Embedder):
+        embedder = model
+    else:
+        chosen = backend or loading_backend(built_with, built_backend)
+        embedder = Embedder(built_with, backend=chosen)
+    if embedder.precision != precision_of(built_backend):
+        raise ModelMismatchError(
+            f"{directory}: index was built with the {built_backend} backend, whose vectors "
+            f"differ from the {embedder.backend} backend's; rebuild it to change backends"
+        )
     index = cls(
-        model=model if isinstance(model, Embedder) else Embedder(built_with),
+        model=embedder,
         max_tokens=settings.max_tokens,
         overlap=settings.overlap,
         include_title=include_title,
