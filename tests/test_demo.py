@@ -72,17 +72,50 @@ def _answer(**overrides: Any) -> dict[str, Any]:
     return answer
 
 
-def test_markers_link_to_their_source_card_only_when_cited() -> None:
+def test_markers_link_to_their_quote_only_when_cited() -> None:
     html = render.answer_html(_answer())
     assert '<a class="cite" href="#src-1" data-n="1">[1]</a>' in html
     assert "[2]" in html and 'href="#src-2"' not in html
-    assert 'id="src-1"' in render.sources_html(_answer())
+    assert '<mark id="src-1" data-n="1">' in render.sources_html(_answer())
 
 
 def test_quote_is_marked_inside_its_passage() -> None:
     html = render.sources_html(_answer())
-    assert "Before. <mark>The quoted span.</mark> After." in html
+    assert re.search(
+        r"Before\. <mark id=\"src-1\"[^>]*>The quoted span\.</mark><sup[^>]*>\[1\]</sup> After\.",
+        html,
+    )
     assert 'href="https://example.org/a"' in html
+
+
+def test_quotes_from_one_passage_share_one_card() -> None:
+    base = _answer()
+    one = base["citations"][0]
+    second = {**one, "n": 2, "start": 100, "end": 107, "quote": "Before."}
+    elsewhere = {
+        **one,
+        "n": 3,
+        "passage_id": 8,
+        "start": 200,
+        "end": 209,
+        "quote": "Far away.",
+        "title": "Other",
+    }
+    passages = [*base["passages"], {"passage_id": 8, "start": 190, "text": "Something. Far away."}]
+    html = render.sources_html(_answer(citations=[one, second, elsewhere], passages=passages))
+    assert html.count('class="source"') == 2
+    assert html.count("The quoted span.") == 1  # the shared passage is shown once
+    assert '<span class="src-n">[1] [2]</span>' in html and '<span class="src-n">[3]</span>' in html
+    # In passage order, each quote marked with its own number.
+    assert html.index('id="src-2"') < html.index('id="src-1"') < html.index('id="src-3"')
+    assert 'Something. <mark id="src-3"' in html
+
+
+def test_a_quote_missing_from_its_passage_still_has_a_target() -> None:
+    one = {**_answer()["citations"][0], "quote": "Not in the passage."}
+    html = render.sources_html(_answer(citations=[one]))
+    assert "Before. The quoted span. After." in html  # the passage, unmarked
+    assert '<mark id="src-1" data-n="1">Not in the passage.</mark>' in html
 
 
 def test_article_markup_is_escaped_everywhere() -> None:
@@ -111,7 +144,7 @@ def test_article_markup_is_escaped_everywhere() -> None:
     for html in outputs:
         assert "<script" not in html and "<img" not in html and "javascript:" not in html
         assert "&lt;script&gt;" in html
-    assert "<mark>&lt;script&gt;alert(1)&lt;/script&gt;" in outputs[1]
+    assert '<mark id="src-1" data-n="1">&lt;script&gt;alert(1)&lt;/script&gt;' in outputs[1]
 
 
 def test_abstention_shows_the_closest_passages_without_quotes() -> None:
@@ -181,7 +214,9 @@ def test_filters_apply_to_questions_and_searches(service: DemoIndex) -> None:
 def test_stats_describe_the_index(service: DemoIndex) -> None:
     stats = service.stats()
     assert stats["documents"] == len(Index.load(service.path)) >= 2
-    assert stats["date_first"] <= stats["date_last"] and stats["sources"]
+    assert stats["sources"]
+    dates = sorted(d.date for d in Index.load(service.path).documents() if d.date)
+    assert dates[0] in stats["date_first"] and dates[-1] in stats["date_last"]
 
 
 def test_ingest_reads_every_format_saves_and_reports_problems(

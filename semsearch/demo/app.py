@@ -9,7 +9,13 @@ import gradio as gr
 
 from .. import SemsearchError
 from . import render
-from .service import DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_SUFFIXES, DemoIndex, open_index
+from .service import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    UPLOAD_SUFFIXES,
+    DemoIndex,
+    IngestReport,
+    open_index,
+)
 
 # Requests handled at once per event. Index work runs on one thread anyway, so more would only
 # hold threads; the queue in front keeps everyone else waiting for their turn, not failing.
@@ -60,7 +66,7 @@ def build(
         text: str,
         title: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - how Gradio injects a progress bar
-    ) -> tuple[str, str, Any, Any]:
+    ) -> tuple[Any, ...]:
         report = service.ingest(
             files or [],
             text or "",
@@ -69,18 +75,15 @@ def build(
             progress=lambda fraction, desc: progress(fraction, desc=desc),
         )
         lines = [("error", p) for p in report.problems]
-        if report.added or report.replaced or report.unchanged:
-            lines.insert(
-                0,
-                (
-                    "ok",
-                    f"Added {report.added}, replaced {report.replaced}, unchanged "
-                    f"{report.unchanged} article(s); {report.passages} passage(s) indexed; "
-                    "index saved.",
-                ),
-            )
+        done = bool(report.added or report.replaced or report.unchanged)
+        if done:
+            lines.insert(0, ("ok", _summary(report)))
             lines[1:1] = [("ok", f"• {t}") for t in report.titles]
-        return (render.report_html(lines), *refresh())
+        # Once added, the form empties so that a second click does not add the same again;
+        # when nothing was added, what the user gave stays for them to fix.
+        keep = gr.skip()
+        cleared = (None, "", "") if done and not report.problems else (keep, keep, keep)
+        return (render.report_html(lines), *refresh(), *cleared)
 
     def refresh() -> tuple[str, Any, Any]:
         stats = service.stats()
@@ -155,27 +158,32 @@ def build(
                 stats_view = gr.HTML(render.stats_html(stats), elem_id="stats")
 
         filters = [k, date_from, date_to, sources]
-        show_answer = (render_answer, [answer_json], [answer_view, sources_view])
+        private: dict[str, Any] = {"api_visibility": "private"}
+
+        def answered(event: Any) -> None:
+            # On success the answer is drawn; on an error (shown as a message) the previous
+            # answer is taken away, so that it cannot pass for the answer to this question.
+            event.success(render_answer, answer_json, [answer_view, sources_view], **private)
+            event.failure(_refused_answer, None, [answer_view, sources_view], **private)
+
+        def listed(event: Any) -> None:
+            event.success(render.hits_html, hits_json, hits_view, **private)
+            event.failure(_refused_search, None, hits_view, **private)
+
         # The button's event is the named API endpoint; Enter in the box does the same, unnamed.
-        ask_button.click(ask, [question, *filters], answer_json, api_name="ask").then(
-            *show_answer, api_visibility="private"
+        answered(ask_button.click(ask, [question, *filters], answer_json, api_name="ask"))
+        answered(question.submit(ask, [question, *filters], answer_json, **private))
+        answered(
+            examples.click(_first, examples, question, **private).then(
+                ask, [question, *filters], answer_json, **private
+            )
         )
-        question.submit(ask, [question, *filters], answer_json, api_visibility="private").then(
-            *show_answer, api_visibility="private"
-        )
-        examples.click(_first, examples, question, api_visibility="private").then(
-            ask, [question, *filters], answer_json, api_visibility="private"
-        ).then(*show_answer, api_visibility="private")
-        search_button.click(search, [query, *filters], hits_json, api_name="search").then(
-            render.hits_html, hits_json, hits_view, api_visibility="private"
-        )
-        query.submit(search, [query, *filters], hits_json, api_visibility="private").then(
-            render.hits_html, hits_json, hits_view, api_visibility="private"
-        )
+        listed(search_button.click(search, [query, *filters], hits_json, api_name="search"))
+        listed(query.submit(search, [query, *filters], hits_json, **private))
         add_button.click(
             add,
             [files, text, title],
-            [add_status, stats_view, examples, sources],
+            [add_status, stats_view, examples, sources, files, text, title],
             api_visibility="private",
             concurrency_limit=1,  # one ingest at a time: each saves the whole index
         )
@@ -184,12 +192,31 @@ def build(
     return demo
 
 
+def _summary(report: IngestReport) -> str:
+    counts = [
+        (report.added, "added"),
+        (report.replaced, "replaced (same id, new text)"),
+        (report.unchanged, "already in the index, unchanged"),
+    ]
+    parts = [f"{n} {what}" for n, what in counts if n]
+    plural = "s" if report.passages != 1 else ""
+    return f"Articles: {', '.join(parts)}; {report.passages} passage{plural} indexed; index saved."
+
+
 def _first(sample: list[str]) -> str:
     return sample[0]
 
 
 def render_answer(answer: dict[str, Any] | None) -> tuple[str, str]:
     return render.answer_html(answer), render.sources_html(answer)
+
+
+def _refused_answer() -> tuple[str, str]:
+    return render.refused_html("No answer"), ""
+
+
+def _refused_search() -> str:
+    return render.refused_html("No results")
 
 
 def _guard(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -73,24 +73,48 @@ def answer_html(answer: Mapping[str, Any] | None) -> str:
     )
 
 
-def _highlighted(passage: Mapping[str, Any] | None, citation: Mapping[str, Any]) -> str:
-    """The passage around a quote, escaped, with the quote in <mark>."""
-    quote = str(citation.get("quote", ""))
-    if passage is None:
-        return f"<mark>{_e(quote)}</mark>"
-    text = str(passage.get("text", ""))
-    at = int(citation.get("start", 0)) - int(passage.get("start", 0))
-    if not (at >= 0 and text[at : at + len(quote)] == quote):
-        at = text.find(quote)  # offsets disagree only if the passage was re-chunked since
-    if at < 0:
-        return f"<mark>{_e(quote)}</mark>"
-    end = at + len(quote)
-    return f"{_e(text[:at])}<mark>{_e(quote)}</mark>{_e(text[end:])}"
+def _marked(passage: Mapping[str, Any] | None, citations: Sequence[Mapping[str, Any]]) -> str:
+    """The passage, escaped, with each citation's quote in a ``<mark id="src-n">`` followed by
+    its number; a quote not found in the passage (or overlapping one already marked) is shown
+    after it, so every ``[n]`` still has its target."""
+    text = "" if passage is None else str(passage.get("text", ""))
+    offset = 0 if passage is None else int(passage.get("start", 0))
+    placed: list[tuple[int, int, Mapping[str, Any]]] = []
+    apart: list[Mapping[str, Any]] = []
+    for c in citations:
+        quote = str(c.get("quote", ""))
+        at = int(c.get("start", 0)) - offset
+        if not (quote and at >= 0 and text[at : at + len(quote)] == quote):
+            at = text.find(quote) if quote and text else -1  # re-chunked since: find it
+        if at < 0 or any(at < e and s < at + len(quote) for s, e, _ in placed):
+            apart.append(c)
+        else:
+            placed.append((at, at + len(quote), c))
+    parts, pos = [], 0
+    for s, e, c in sorted(placed, key=lambda p: p[0]):
+        parts.append(_e(text[pos:s]) + _mark(c, text[s:e]))
+        pos = e
+    parts.append(_e(text[pos:]))
+    body = f'<blockquote class="passage">{"".join(parts)}</blockquote>' if text else ""
+    extra = "".join(
+        f'<blockquote class="passage">{_mark(c, str(c.get("quote", "")))}</blockquote>'
+        for c in apart
+    )
+    return body + extra
+
+
+def _mark(citation: Mapping[str, Any], quote: str) -> str:
+    n = int(citation["n"])
+    return (
+        f'<mark id="src-{n}" data-n="{n}">{_e(quote)}</mark>'
+        f'<sup class="mark-n" aria-hidden="true">[{n}]</sup>'
+    )
 
 
 def sources_html(answer: Mapping[str, Any] | None) -> str:
-    """One card per citation (title, date, source, passage with the quote marked); when the
-    answer abstains, the closest passages instead."""
+    """One card per cited passage (title, date, source, the passage with each quote marked and
+    numbered): quotes from the same passage share its card. When the answer abstains, the
+    closest passages instead."""
     if not answer:
         return ""
     passages = {p.get("passage_id"): p for p in answer.get("passages", [])}
@@ -106,18 +130,21 @@ def sources_html(answer: Mapping[str, Any] | None) -> str:
             )
         head = "<h3>Closest passages</h3>" if cards else "<h3>No passages found</h3>"
         return f'<div class="sources">{head}{"".join(cards)}</div>'
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
     for c in answer.get("citations", []):
-        n = int(c["n"])
-        passage = passages.get(c.get("passage_id"))
+        groups.setdefault((c.get("doc_id"), c.get("passage_id")), []).append(c)
+    for (_, passage_id), cited in groups.items():
+        first = cited[0]
+        passage = passages.get(passage_id)
+        numbers = " ".join(f"[{int(c['n'])}]" for c in cited)
         # A citation carries the date but not whether it is approximate; its passage does.
-        dated = {**c, "date_approximate": bool(passage and passage.get("date_approximate"))}
+        dated = {**first, "date_approximate": bool(passage and passage.get("date_approximate"))}
         cards.append(
-            f'<div class="source" id="src-{n}" data-n="{n}"><div class="src-head">'
-            f'<span class="src-n">[{n}]</span> '
-            f'<span class="src-title">{_e(c.get("title") or "(untitled)")}</span> · '
-            f"{_e(_date(dated))} · {_source(c)}</div>"
-            f'<blockquote class="passage">{_highlighted(passage, c)}'
-            "</blockquote></div>"
+            f'<div class="source" data-n="{" ".join(str(int(c["n"])) for c in cited)}">'
+            f'<div class="src-head"><span class="src-n">{numbers}</span> '
+            f'<span class="src-title">{_e(first.get("title") or "(untitled)")}</span> · '
+            f"{_e(_date(dated))} · {_source(first)}</div>"
+            f"{_marked(passage, cited)}</div>"
         )
     return f'<div class="sources"><h3>Sources</h3>{"".join(cards)}</div>'
 
@@ -139,13 +166,21 @@ def hits_html(result: Mapping[str, Any] | None) -> str:
     rows = [
         f'<div class="hit" data-rank="{int(h["rank"])}"><div class="src-head">'
         f'<span class="rank">{int(h["rank"])}.</span> '
-        f'<span class="score" title="cosine similarity">{float(h["score"]):.3f}</span> '
+        f'<span class="score" title="relevance score">{float(h["score"]):.3f}</span> '
         f'<span class="src-title">{_e(h.get("title") or "(untitled)")}</span> · '
         f"{_e(_date(h))} · {_source(h)} · <code>[{int(h['start'])}:{int(h['end'])}]</code>"
         f'</div><blockquote class="passage">{_e(_snippet(h.get("text", "")))}</blockquote></div>'
         for h in hits
     ]
     return f'<div class="hits">{"".join(rows)}</div>'
+
+
+def refused_html(what: str) -> str:
+    """In place of an answer or results when the request was refused (the message says why)."""
+    return (
+        f'<div class="refused" data-refused="true">{_e(what)}: the request was refused; the '
+        "message at the top right says why.</div>"
+    )
 
 
 def stats_html(stats: Mapping[str, Any]) -> str:
@@ -182,7 +217,10 @@ CSS = """
 a.cite { font-weight: 600; text-decoration: none; padding: 0 .1em; }
 .source, .hit { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: .6rem .8rem; margin: .5rem 0; scroll-margin-top: 1rem; }
-.source:target { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent); }
+.source:has(mark:target) { border-color: var(--color-accent); }
+mark:target { outline: 2px solid var(--color-accent); outline-offset: 1px; }
+mark { scroll-margin-top: 4rem; }
+sup.mark-n { font-size: .7rem; font-weight: 600; color: var(--color-accent); margin-left: .1em; }
 .src-head { font-size: .9rem; margin-bottom: .3rem; }
 .src-title { font-weight: 600; }
 .score { font-family: var(--font-mono); background: var(--background-fill-secondary);
@@ -191,6 +229,8 @@ blockquote.passage { margin: 0; padding-left: .8rem;
   border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; line-height: 1.5; }
 mark { background: #fde68a; color: inherit; padding: 0 .1em; }
 table.stats th { text-align: left; padding-right: 1rem; vertical-align: top; }
+.refused { color: #b91c1c; font-size: .95rem; padding: .4rem 0; }
+ul.report { list-style: none; padding-left: 0; }
 ul.report li.error { color: #b91c1c; }
 ul.report li.ok { color: #15803d; }
 """

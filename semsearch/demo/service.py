@@ -105,15 +105,15 @@ class DemoIndex:
 
     def _compute_stats(self) -> dict[str, Any]:
         info = self._index.info()
-        dates = sorted(d.date for d in self._index.documents() if d.date)
+        dates = sorted((d.date, d.date_approximate) for d in self._index.documents() if d.date)
         sources = sorted({d.source for d in self._index.documents() if d.source})
         return {
             "documents": info["documents"],
             "passages": info["passages"],
             "model": info["model"],
             "path": str(self.path),
-            "date_first": dates[0] if dates else None,
-            "date_last": dates[-1] if dates else None,
+            "date_first": _shown_date(*dates[0]) if dates else None,
+            "date_last": _shown_date(*dates[-1]) if dates else None,
             "sources": sources,
         }
 
@@ -191,6 +191,11 @@ def _public(hit: dict[str, Any]) -> dict[str, Any]:
     """A hit without its document's metadata: that holds server file paths, and any dict with
     a "path" key is taken by gradio_client for a file to download."""
     return {key: value for key, value in hit.items() if key != "metadata"}
+
+
+def _shown_date(date: str, approximate: bool) -> str:
+    # An approximate date is the page's crawl or update date, not the article's: say so.
+    return f"~{date} (approximate)" if approximate else date
 
 
 def _mb(size: int) -> str:

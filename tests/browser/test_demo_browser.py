@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,20 +44,33 @@ def ask(page: Page, question: str) -> None:
 
 
 def check_cited(page: Page, title: str) -> None:
-    """[1] is a link to a source card with the document's title and a highlighted quote that
-    the answer text contains; clicking it brings the card into view, marked as the target."""
+    """[1] is a link to its quote, highlighted inside the passage on a source card with the
+    document's title, and the answer text contains the quote; clicking it brings the quote into
+    view, marked as the target. Every [n] has its own highlighted quote, and a passage quoted
+    several times is shown once, on one card."""
     expect(page.locator("#answer .answer")).to_have_attribute("data-abstained", "false")
     first = page.locator("#answer a.cite").first
     expect(first).to_have_text("[1]")
-    card = page.locator("#src-1")
+    mark = page.locator("#sources mark#src-1")
+    card = page.locator("#sources .source", has=page.locator("mark#src-1"))
     expect(card.locator(".src-title")).to_have_text(title)
-    quote = " ".join(card.locator("mark").inner_text().split())
+    quote = " ".join(mark.inner_text().split())
     answer_text = " ".join(page.locator("#answer p").first.inner_text().split())
     assert len(quote) > 20 and quote in answer_text
     first.click()
     assert page.evaluate("location.hash") == "#src-1"
-    assert page.evaluate("document.querySelector('#src-1').matches(':target')")
-    expect(card).to_be_in_viewport()
+    assert page.evaluate("document.getElementById('src-1').matches(':target')")
+    expect(mark).to_be_in_viewport()
+
+    links = page.locator("#answer a.cite")
+    assert page.locator("#sources mark").count() == links.count()
+    passages = page.locator("#sources .source blockquote.passage").all_inner_texts()
+    assert len(passages) == len(set(passages)), "a passage is repeated across source cards"
+    last = links.last
+    n = last.get_attribute("data-n")
+    last.click()
+    assert page.evaluate(f"document.getElementById('src-{n}').matches(':target')")
+    expect(page.locator(f"#sources mark#src-{n}")).to_be_in_viewport()
 
 
 def add_articles(
@@ -97,6 +111,49 @@ def test_answer_cites_each_sample_article(
     screenshot(page, name)
 
 
+def test_quotes_from_one_passage_share_its_card(page: Page, screenshot: Shot) -> None:
+    ask(page, "Did Putin and Shehbaz Sharif exchange letters?")
+    expect(page.locator("#answer a.cite")).to_have_count(2)
+    card = page.locator("#sources .source")
+    expect(card).to_have_count(1)  # both quotes come from the article's first passage
+    expect(card.locator(".src-n")).to_have_text("[1] [2]")
+    expect(card.locator("mark")).to_have_count(2)
+    page.locator("#answer a.cite").nth(1).click()
+    expect(page.locator("#sources mark#src-2")).to_be_in_viewport()
+    screenshot(page, "03b-answer-clicked-citation")
+
+
+def test_filters_restrict_answers_and_bad_dates_are_explained(page: Page, screenshot: Shot) -> None:
+    page.get_by_text("Filters", exact=True).click()
+    page.fill("#date-to input, #date-to textarea", "2000-01-01")
+    ask(page, "Did Putin and Shehbaz Sharif exchange letters?")
+    expect(page.locator("#answer .answer")).to_have_attribute("data-abstained", "true")
+    expect(page.locator("#sources")).to_contain_text("No passages found")
+    page.fill("#date-to input, #date-to textarea", "2022-12-31")
+    ask(page, "Did Putin and Shehbaz Sharif exchange letters?")
+    expect(page.locator("#answer .answer")).to_have_attribute("data-abstained", "false")
+    page.fill("#date-to input, #date-to textarea", "end of April")
+    page.click("#ask-btn")
+    expect(page.get_by_text("'end of April' is not a date as YYYY-MM-DD")).to_be_visible()
+    # The answer to the earlier question is gone: it must not pass for an answer to this one.
+    expect(page.locator("#answer .refused")).to_contain_text("No answer")
+    expect(page.locator("#sources .source")).to_have_count(0)
+    page.wait_for_timeout(500)  # the message slides in
+    screenshot(page, "10-filter-error")
+
+
+def test_oversized_upload_is_refused_with_a_message(
+    page: Page, screenshot: Shot, tmp_path: Path
+) -> None:
+    big = tmp_path / "huge.txt"
+    big.write_bytes(b"word " * (11 * 1024 * 1024 // 5))
+    page.get_by_role("tab", name="Add articles").click()
+    page.set_input_files("#upload input[type=file]", [str(big)])
+    expect(page.get_by_text(re.compile("exceed|too large|maximum", re.I)).first).to_be_visible()
+    page.wait_for_timeout(500)
+    screenshot(page, "11-upload-too-large")
+
+
 def test_example_question_asks_it(page: Page) -> None:
     page.locator("#examples button").first.click()
     expect(page.locator("#question textarea")).not_to_have_value("")
@@ -128,8 +185,10 @@ def test_uploaded_article_is_answerable(page: Page, screenshot: Shot, tmp_path: 
     article = tmp_path / "ferry.txt"
     article.write_text(FERRY_TEXT, encoding="utf-8")
     add_articles(page, files=[article])
-    expect(page.locator("#add-status")).to_contain_text("Added 1")
+    expect(page.locator("#add-status")).to_contain_text("Articles: 1 added")
     expect(page.locator("#add-status")).to_contain_text(FERRY)
+    # The form empties once the article is in, so a second click cannot add it again.
+    expect(page.locator("#upload").get_by_role("cell", name="ferry.txt")).to_have_count(0)
     screenshot(page, "07-add-article")
     ask(page, "How many passengers did the Northern Lights ferry carry to Holm Island?")
     expect(page.locator("#answer")).to_contain_text("212 passengers")
@@ -146,8 +205,9 @@ def test_unsupported_upload_gets_a_clear_message(page: Page, tmp_path: Path) -> 
 
 def test_markup_in_articles_shows_as_text_and_runs_nothing(page: Page, screenshot: Shot) -> None:
     add_articles(page, text=HOSTILE_TEXT, title=HOSTILE_TITLE)
-    expect(page.locator("#add-status")).to_contain_text("Added 1")
+    expect(page.locator("#add-status")).to_contain_text("Articles: 1 added")
     expect(page.locator("#add-status")).to_contain_text(HOSTILE_TITLE)
+    expect(page.locator("#paste textarea")).to_have_value("")
 
     page.get_by_role("tab", name="Search").click()
     page.fill("#search-query textarea", "harbour master notice about the quay")
