@@ -23,12 +23,15 @@ from typing import Any
 from .errors import IndexFormatError, SemsearchError
 
 # 2: adds the lexical (BM25 terms) and duplicate-signature files.
-FORMAT_VERSION = 2
+# 3: adds the "vector_index" settings and, for large corpora, an approximate index (ann.faiss)
+#    beside the exact vectors. A version 2 index reads as version 3 with exact search only.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 MANIFEST = "manifest.json"
 _LOCK = ".semsearch.lock"
 # Only files matching this are ever deleted as leftovers: never a user's file in the folder.
 _OURS = re.compile(
-    r"^(vectors|store|lexical|dedup)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz)(\.tmp)?$"
+    r"^(vectors|ann|store|lexical|dedup)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz)(\.tmp)?$"
     r"|^manifest\.json\.tmp$"
 )
 
@@ -134,10 +137,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise IndexFormatError(f"{path}: not a valid manifest (no file list)")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"{path}: index format version {version!r}; "
-            f"this semsearch reads version {FORMAT_VERSION}"
+            f"this semsearch reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     for role, entry in manifest["files"].items():
         try:

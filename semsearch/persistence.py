@@ -50,14 +50,14 @@ def save_index(index: Index, target: Path) -> None:
             "dimension": vectors.dimension,
             "backend": index.embedder.backend,
         },
-        "index_type": VectorIndex.kind,
+        "index_type": vectors.kind,
+        "vector_index": vectors.config.to_json(),
         "chunking": chunking(index),
         "counts": {"documents": docs, "passages": passages},
         "next_id": index._next_id,
     }
-    data = vectors.to_bytes()
     writers = {
-        "vectors.faiss": lambda p: _write_bytes(p, data),
+        **vectors.writers(),
         "store.sqlite": index._store.save,
         "lexical.npz": index._lexical.save,
         "dedup.npz": index._dups.save,
@@ -119,9 +119,12 @@ def load_index(
         include_title=include_title,
     )
     index._settings = settings
+    files = manifest["files"]
     try:
-        data = mf.file_path(directory, manifest, "vectors.faiss").read_bytes()
-        index._vectors = VectorIndex.from_bytes(data)
+        ann = mf.file_path(directory, manifest, "ann.faiss") if "ann.faiss" in files else None
+        index._vectors = VectorIndex.open(
+            mf.file_path(directory, manifest, "vectors.faiss"), ann, manifest.get("vector_index")
+        )
         index._store = Store.load(mf.file_path(directory, manifest, "store.sqlite"))
         index._lexical = LexicalIndex.load(mf.file_path(directory, manifest, "lexical.npz"))
         index._dups = Duplicates.load(mf.file_path(directory, manifest, "dedup.npz"))
@@ -157,8 +160,3 @@ def _check_consistent(
             problems.append(f"{name} passage ids differ from the store's")
     if problems:
         raise IndexFormatError(f"{directory}: inconsistent index: {'; '.join(problems)}")
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)

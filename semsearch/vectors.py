@@ -1,63 +1,166 @@
-"""FAISS behind a small interface: explicit 64-bit ids, add/remove/search, bytes in and out."""
+"""Vector search keyed by 64-bit passage ids: an exact full-precision store plus, for large
+corpora, an approximate FAISS index chosen by size and memory budget and tuned to a recall target.
+
+The exact store (``IndexIDMap2(IndexFlatIP)``) is always kept: it answers ``reconstruct`` (reused
+embeddings, hybrid cosines), re-scores approximate candidates, trains rebuilds without running the
+model again, and serves filtered searches the approximate index cannot answer in full.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .embeddings import Vectors, query_threads
+from .vector_backends import (
+    BACKENDS,
+    MEMORY_BUDGET,
+    Config,
+    build,
+    faiss_module,
+    needs_rebuild,
+    recall,
+    sample_queries,
+    tune,
+)
 
 Ids = npt.NDArray[np.int64]
+_faiss = faiss_module
+# A pinned approximate backend is trained once this many vectors exist; exact before.
+MIN_TRAIN = 256
+# Exact-store files at least this large are memory-mapped on load rather than read.
+MMAP_BYTES = 64 << 20
+_PAD = -np.finfo(np.float32).max
 
 
-def _faiss() -> Any:
-    # Imported on use so that commands which never touch vectors stay quick to start.
-    import faiss
+class _Kind:
+    """``VectorIndex.kind`` is the default backend; ``instance.kind`` its current one."""
 
-    return faiss
+    def __get__(self, obj: VectorIndex | None, owner: type) -> str:
+        return "flat" if obj is None else obj.config.backend
 
 
 class VectorIndex:
-    """Exact inner-product search over normalised vectors, keyed by our passage ids."""
+    """Inner-product search over normalised vectors, keyed by our passage ids."""
 
-    kind = "flat-ip"
+    kind = _Kind()
 
-    def __init__(self, dimension: int, *, _index: Any = None) -> None:
+    def __init__(
+        self,
+        dimension: int,
+        *,
+        backend: str = "auto",
+        memory_budget: int = MEMORY_BUDGET,
+        _exact: Any = None,
+        _ann: Any = None,
+        _config: Config | None = None,
+        _mapped: bool = False,
+    ) -> None:
         faiss = _faiss()
+        if backend != "auto" and backend not in BACKENDS:
+            raise ValueError(f"unknown vector backend {backend!r}; choose from auto, {BACKENDS}")
         self.dimension = dimension
-        # IDMap2 keeps the id -> vector map, so stored vectors can be read back (reconstruct) to
-        # reuse embeddings of unchanged passages instead of running the model again.
-        self._index = (
-            _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.memory_budget = memory_budget
+        self._exact = (
+            _exact if _exact is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        )
+        self._ann = _ann
+        self._mapped = _mapped  # FAISS aborts the process on a write to a mapped index
+        self.config = _config or Config(
+            "flat" if backend == "auto" else backend, pinned=backend != "auto"
         )
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._exact.ntotal)
 
     def ids(self) -> Ids:
         """Every stored id, in insertion order."""
-        return np.asarray(_faiss().vector_to_array(self._index.id_map), dtype=np.int64)
+        return np.asarray(_faiss().vector_to_array(self._exact.id_map), dtype=np.int64)
+
+    # -- changes -------------------------------------------------------------------------------
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
-        if len(ids):
-            vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-            self._index.add_with_ids(vecs, np.ascontiguousarray(ids, dtype=np.int64))
+        if not len(ids):
+            return
+        self._writable()
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        keys = np.ascontiguousarray(ids, dtype=np.int64)
+        self._exact.add_with_ids(vecs, keys)
+        if self._ann is not None:
+            self._ann.add_with_ids(vecs, keys)
+        self._review()
 
     def remove(self, ids: Ids) -> int:
         if not len(ids):
             return 0
+        self._writable()
         selector = _faiss().IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
-        return int(self._index.remove_ids(selector))
+        removed = int(self._exact.remove_ids(selector))
+        if self._ann is not None:
+            self._ann.remove_ids(selector)
+        self._review()
+        return removed
+
+    def _writable(self) -> None:
+        if self._mapped:
+            # A private in-memory copy: the mapped file belongs to a saved generation.
+            faiss = _faiss()
+            self._exact = faiss.deserialize_index(faiss.serialize_index(self._exact))
+            self._mapped = False
+
+    def _review(self) -> None:
+        """Rebuild when the corpus has outgrown (or shrunk below) the current structure."""
+        target = needs_rebuild(self.config, len(self), self.dimension, self.memory_budget)
+        if target is None and self._ann is None and self.config.backend != "flat":
+            target = self.config.backend if len(self) >= MIN_TRAIN else None
+        if target is not None:
+            self.rebuild(target)
+
+    def rebuild(self, backend: str) -> None:
+        """Rebuild the approximate part as ``backend`` from the stored vectors (no model)."""
+        if backend == "flat":
+            self._ann, self.config = None, Config("flat", pinned=self.config.pinned)
+            return
+        if len(self) < MIN_TRAIN:
+            self._ann, self.config = None, Config(backend, pinned=self.config.pinned)
+            return
+        vectors = self.all_vectors()
+        self._ann = None  # the old structure is freed before the new one is trained
+        ann, config = build(
+            backend,
+            vectors,
+            self.ids(),
+            budget=self.memory_budget,
+            pinned=self.config.pinned,
+        )
+        self._ann = ann
+        self.config = config
+        queries = sample_queries(vectors, 300, seed=0)
+        del vectors
+        truth = self._exact_search(queries, 10, None)[1]
+        self.config = tune(config, self._ann_searcher(), queries, truth, 10)
+
+    def all_vectors(self) -> npt.NDArray[np.float32]:
+        """Every stored vector, in :meth:`ids` order (a copy)."""
+        inner = _faiss().downcast_index(self._exact.index)
+        return np.asarray(inner.reconstruct_n(0, len(self)), dtype=np.float32)
+
+    # -- reading -------------------------------------------------------------------------------
 
     def reconstruct(self, ids: Ids) -> Vectors:
         if not len(ids):
             return np.zeros((0, self.dimension), dtype=np.float32)
         keys = np.ascontiguousarray(ids, dtype=np.int64)
-        return np.asarray(self._index.reconstruct_batch(keys), dtype=np.float32)
+        return np.asarray(self._exact.reconstruct_batch(keys), dtype=np.float32)
 
     def search(
         self, queries: Vectors, k: int, *, allowed: Ids | None = None
@@ -65,29 +168,150 @@ class VectorIndex:
         """Top ``k`` (scores, ids) per query row; ``allowed`` restricts the ids considered.
 
         Rows have fewer than ``k`` entries only when fewer than ``k`` vectors qualify; padding
-        that FAISS returns (id -1) is removed by the caller via ``ids >= 0``.
+        (id -1) is removed by the caller via ``ids >= 0``.
         """
-        faiss = _faiss()
         k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        with _threads(len(queries)):
+            if self._ann is None:
+                return self._exact_search(queries, k, allowed)
+            if allowed is None:
+                return self._ann_search(self.config, queries, k)
+            share = len(allowed) / max(len(self), 1)
+            if share < 0.02:
+                # Few qualify: the lists probed would hold almost none of them.
+                return self._exact_search(queries, k, allowed)
+            # Probe as many more lists as the filter is selective, to meet as many candidates.
+            probes = min(self.config.nlist, math.ceil(self.config.nprobe / share))
+            sel = _faiss().IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            scores, ids = self._ann_search(replace(self.config, nprobe=probes), queries, k, sel)
+            short = (ids >= 0).sum(axis=1) < min(k, len(allowed))
+            if short.any():
+                # Filters keep returning k hits when k qualify: the exact store has them all.
+                fill = self._exact_search(queries[short], k, allowed)
+                scores[short], ids[short] = fill
+            return scores, ids
+
+    def _exact_search(
+        self, queries: Vectors, k: int, allowed: Ids | None
+    ) -> tuple[npt.NDArray[np.float32], Ids]:
+        faiss = _faiss()
         params = None
         if allowed is not None:
             # Filtering inside the search (not after it) still returns k hits when k qualify.
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-        if len(queries) != 1:
-            return self._index.search(queries, k, params=params)  # type: ignore[no-any-return]
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(query_threads())
-        try:
-            return self._index.search(queries, k, params=params)  # type: ignore[no-any-return]
-        finally:
-            faiss.omp_set_num_threads(before)
+        return self._exact.search(queries, k, params=params)  # type: ignore[no-any-return]
+
+    def _ann_search(
+        self, config: Config, queries: Vectors, k: int, sel: Any = None
+    ) -> tuple[npt.NDArray[np.float32], Ids]:
+        """Approximate candidates (``rerank`` per hit), re-scored with full-precision vectors."""
+        faiss = _faiss()
+        params = faiss.SearchParametersIVF()
+        params.nprobe = int(config.nprobe)
+        if sel is not None:
+            params.sel = sel
+        _, found = self._ann.search(queries, max(k, k * config.rerank), params=params)
+        scores = np.full((len(queries), k), _PAD, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        known = np.unique(found[found >= 0])
+        stored = self.reconstruct(known)
+        for row, (query, cand) in enumerate(zip(queries, found, strict=True)):
+            cand = cand[cand >= 0]
+            exact = stored[np.searchsorted(known, cand)] @ query
+            order = np.argsort(-exact, kind="stable")[:k]
+            scores[row, : len(order)] = exact[order]
+            ids[row, : len(order)] = cand[order]
+        return scores, ids
+
+    def _ann_searcher(self) -> Callable[[Config, Vectors, int], Ids]:
+        return lambda config, queries, k: self._ann_search(config, queries, k)[1]
+
+    def check_recall(
+        self, *, probes: int = 300, k: int = 10, seed: int = 1, queries: Vectors | None = None
+    ) -> float:
+        """Recall@k of :meth:`search` against exact search, on ``queries`` (real query vectors)
+        or else fresh query-like probes drawn from the stored vectors."""
+        if not len(self):
+            return 1.0
+        if queries is None:
+            rng = np.random.default_rng(seed)
+            rows = np.sort(rng.choice(len(self), size=min(3 * probes, len(self)), replace=False))
+            inner = _faiss().downcast_index(self._exact.index)
+            picked = np.stack([inner.reconstruct(int(r)) for r in rows])
+            queries = sample_queries(picked, probes, seed)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self))
+        truth = self._exact_search(queries, k, None)[1]
+        found = np.concatenate([self.search(q[None, :], k)[1] for q in queries])
+        return recall(found, truth)
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"backend": self.config.backend, "vectors": len(self)}
+        if self.config.backend != "flat":
+            info.update(self.config.to_json())
+        info["memory_mapped"] = self._mapped
+        return info
+
+    # -- bytes and files -----------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        return bytes(_faiss().serialize_index(self._index))
+        """The exact store only: enough to rebuild everything else."""
+        return bytes(_faiss().serialize_index(self._exact))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> VectorIndex:
         faiss = _faiss()
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        return cls(int(index.d), _index=index)
+        vectors = cls(int(index.d), _exact=index)
+        vectors._review()
+        return vectors
+
+    def writers(self) -> dict[str, Callable[[Path], None]]:
+        """Manifest role -> writer of that file."""
+        faiss = _faiss()
+        out: dict[str, Callable[[Path], None]] = {
+            "vectors.faiss": lambda p: faiss.write_index(self._exact, str(p))
+        }
+        if self._ann is not None:
+            out["ann.faiss"] = lambda p: faiss.write_index(self._ann, str(p))
+        return out
+
+    @classmethod
+    def open(cls, exact: Path, ann: Path | None, config: Any) -> VectorIndex:
+        """Load saved files; the exact store is memory-mapped when large (read on touch)."""
+        faiss = _faiss()
+        mapped = exact.stat().st_size >= MMAP_BYTES
+        flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
+        store = faiss.read_index(str(exact), flags)
+        settings = Config() if config is None else Config.from_json(config)
+        approx = None
+        if settings.backend != "flat" and ann is None and store.ntotal >= MIN_TRAIN:
+            raise ValueError(f"the manifest names no approximate index for {settings.backend}")
+        if ann is not None:
+            approx = faiss.read_index(str(ann))
+            ivf = faiss.extract_index_ivf(approx)
+            if approx.ntotal != store.ntotal or ivf.nlist != settings.nlist:
+                raise ValueError(
+                    f"{ann.name}: {approx.ntotal} vectors in {ivf.nlist} lists, expected "
+                    f"{store.ntotal} in {settings.nlist}"
+                )
+            ids = np.sort(faiss.vector_to_array(approx.id_map))
+            if not np.array_equal(ids, np.sort(faiss.vector_to_array(store.id_map))):
+                raise ValueError(f"{ann.name}: ids differ from the exact vectors' ids")
+        return cls(int(store.d), _exact=store, _ann=approx, _config=settings, _mapped=mapped)
+
+
+@contextlib.contextmanager
+def _threads(queries: int) -> Iterator[None]:
+    """Single queries run FAISS on ``query_threads()`` threads; batches on all of them."""
+    if queries != 1:
+        yield
+        return
+    faiss = _faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(query_threads())
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -78,8 +78,10 @@ def test_round_trip(saved: Path, embedder: Embedder) -> None:
 
 def test_manifest_records_what_loading_checks(saved: Path) -> None:
     manifest = json.loads((saved / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
-    assert manifest["model"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384}
+    assert manifest["format_version"] == 3
+    assert manifest["vector_index"]["backend"] == "flat" and manifest["index_type"] == "flat"
+    model = manifest["model"]
+    assert (model["name"], model["dimension"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
     assert manifest["counts"]["documents"] == 6
     for entry in manifest["files"].values():
         assert (saved / entry["name"]).stat().st_size == entry["bytes"]

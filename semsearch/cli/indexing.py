@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,11 +14,21 @@ from .. import manifest as mf
 from ..errors import SemsearchError
 from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 
+if TYPE_CHECKING:
+    from ..embeddings import Backend
+    from ..index import Index
+
 
 @cli.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @INDEX_OPTION
 @click.option("--model", help="Embedding model (default: bundled all-MiniLM-L6-v2).")
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "onnx", "onnx-int8"]),
+    help="Embedding runtime; onnx-int8 is faster with slightly different vectors "
+    "[default: torch for a new index, else what it was built with].",
+)
 @click.option(
     "--max-tokens",
     type=click.IntRange(min=1),
@@ -43,6 +53,7 @@ def index_command(
     paths: tuple[Path, ...],
     index_dir: Path,
     model: str | None,
+    backend: Backend | None,
     max_tokens: int | None,
     overlap: int | None,
     include: tuple[str, ...],
@@ -70,7 +81,7 @@ def index_command(
     from ..index import Index
 
     if (index_dir / mf.MANIFEST).is_file():
-        index = Index.load(index_dir, model=model)
+        index = Index.load(index_dir, model=model, backend=backend)
         stored = index.settings
         for name, given, have in (
             ("--max-tokens", max_tokens, stored.max_tokens),
@@ -82,7 +93,7 @@ def index_command(
                 )
     else:
         kwargs: dict[str, Any] = {} if model is None else {"model": model}
-        index = Index(max_tokens=max_tokens, overlap=overlap or 0, **kwargs)
+        index = Index(max_tokens=max_tokens, overlap=overlap or 0, backend=backend, **kwargs)
         _ = index.embedder.model  # fail on an unknown model before reading any article
         try:
             _ = index.settings  # checks --max-tokens against what the model reads
@@ -106,6 +117,7 @@ def index_command(
         raise SemsearchError(f"no documents found in {', '.join(map(str, paths))}")
     if report.added or report.replaced or not (index_dir / mf.MANIFEST).is_file():
         index.save(index_dir)  # not when nothing changed: the files on disk stay as they are
+        _prepare_search_backend(index)
     if not quiet:
         line = (
             f"indexed {_plural(total, 'document')} ({report.added} new, {report.replaced} "
@@ -117,14 +129,32 @@ def index_command(
         click.echo(line, err=True)
 
 
+def _prepare_search_backend(index: Index) -> None:
+    """Export the model for the backend that will search this index, if it is not the one that
+    built it (torch builds, ONNX searches): torch is loaded now, so exporting costs a few
+    seconds once, and every later `semsearch search` starts without torch."""
+    from ..embeddings import Embedder, loading_backend
+
+    wanted = loading_backend(index.embedder.name, index.embedder.backend)
+    if wanted != index.embedder.backend:
+        _ = Embedder(index.embedder.name, backend=wanted).model
+
+
 @cli.command("info")
 @INDEX_OPTION
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def info_command(index_dir: Path, as_json: bool) -> None:
-    """Describe an index: model, counts, chunking and file sizes (without loading the model)."""
+@click.option(
+    "--check-recall",
+    is_flag=True,
+    help="Measure recall@10 of vector search against exact search (query-like probes).",
+)
+def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
+    """Describe an index: model, counts, chunking, vector index and file sizes (without
+    loading the model)."""
     from ..index import Index
 
-    info = Index.load(index_dir).info()
+    index = Index.load(index_dir)
+    info = index.info()
     # Index.load has verified the manifest and every file it names, so it can be trusted here.
     manifest = json.loads((index_dir / mf.MANIFEST).read_text(encoding="utf-8"))
     info["files"] = {
@@ -132,6 +162,21 @@ def info_command(index_dir: Path, as_json: bool) -> None:
         for role, entry in sorted(manifest["files"].items())
     }
     info["bytes"] = sum(entry["bytes"] for entry in info["files"].values())
+    vectors = index.vectors
+    described = vectors.describe()
+    info["index_type"] = described["backend"]
+    # What a search reads: the approximate index when there is one, else the exact vectors
+    # (which are always on disk too, for re-scoring, reuse and rebuilds).
+    searched = "ann.faiss" if "ann.faiss" in info["files"] else "vectors.faiss"
+    count = max(len(vectors), 1)
+    described["search_bytes_per_passage"] = round(info["files"][searched]["bytes"] / count, 1)
+    described["exact_bytes_per_passage"] = round(info["files"]["vectors.faiss"]["bytes"] / count, 1)
+    described["estimated_recall"] = (
+        1.0 if described["backend"] == "flat" else described["estimated_recall"]
+    )
+    if check_recall:
+        described["measured_recall"] = round(vectors.check_recall(), 4)
+    info["vector_index"] = described
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
