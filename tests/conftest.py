@@ -20,6 +20,15 @@ SAMPLE = ROOT / "samples" / "news" / "000_94129f04b1971983.txt"
 SAMPLE_MTIME = 1765022400.0
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh cache of ONNX exports per session (inherited by CLI subprocesses): every session
+    exports the bundled model once, as a clean machine would, and never touches ~/.cache."""
+    path = tmp_path_factory.mktemp("semsearch-cache")
+    os.environ["SEMSEARCH_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The bundled model, loaded once for the whole session (Embedder shares loaded models)."""
