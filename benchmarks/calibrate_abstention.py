@@ -18,6 +18,28 @@ from semsearch import Filters, Index
 from semsearch.answers import SentenceAnswerer
 from semsearch.retrieval import encode_queries
 
+QueryCache = dict[str, np.ndarray]
+
+
+def load_query_cache(path: Path, index: Index, sample: list[str]) -> QueryCache:
+    """Question vectors saved earlier (npz: texts, vectors), checked against fresh encodes of
+    ``sample`` so that vectors from another model cannot slip in."""
+    with np.load(path, allow_pickle=False) as z:
+        cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+    probe = [q for q in sample if q in cache][:8]
+    fresh = index.embedder.encode(probe)
+    worst = min((float(fresh[i] @ cache[q]) for i, q in enumerate(probe)), default=0.0)
+    if worst < 0.999:
+        raise SystemExit(f"{path}: vectors disagree with the model (cosine {worst:.4f})")
+    log(f"query vectors from {path}: {len(cache)} (checked on {len(probe)})")
+    return cache
+
+
+def query_vectors(index: Index, texts: list[str], cache: QueryCache) -> np.ndarray:
+    if all(t in cache for t in texts):
+        return np.stack([cache[t] for t in texts]).astype(np.float32)
+    return encode_queries(index.embedder, texts)
+
 
 def split_features(
     index: Index,
@@ -25,6 +47,7 @@ def split_features(
     unanswerable: list[Question],
     doc_ids: list[str],
     k: int,
+    cache: QueryCache,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Candidate features and labels, and per candidate its question row and answerability.
 
@@ -37,7 +60,7 @@ def split_features(
     for i in range(0, len(questions), 512):
         batch = questions[i : i + 512]
         texts = [q.text for q in batch]
-        vectors = encode_queries(index.embedder, texts)  # once, for the search and the scores
+        vectors = query_vectors(index, texts, cache)  # once, for the search and the scores
         hits = index.search_many(
             texts, k=k, filters=Filters(doc_ids=doc_ids), query_vectors=vectors
         )
@@ -78,18 +101,26 @@ def abstention_quality(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument(
+        "--query-cache",
+        type=Path,
+        help="npz (texts, vectors) of SQuAD question vectors: /work/cache/squad-queries.npz",
+    )
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     docs, questions = load_squad()
     index = squad_index(docs)
+    cache: QueryCache = {}
+    if args.query_cache:
+        cache = load_query_cache(args.query_cache, index, [q.text for q in questions[:50]])
     # Four disjoint groups of 12 articles: fit on groups 0 (index, answerable) and 1
     # (unanswerable), hold out groups 2 and 3 the same way, so nothing is reused.
     group = {q.article: q.article % 4 for q in questions}
     by_group = [[q for q in questions if group[q.article] == g] for g in range(4)]
     docs_of = [[d.id for d in docs if int(d.id.split("-")[0]) % 4 == g] for g in range(4)]
-    fit = split_features(index, by_group[0], by_group[1], docs_of[0], args.k)
-    held = split_features(index, by_group[2], by_group[3], docs_of[2], args.k)
+    fit = split_features(index, by_group[0], by_group[1], docs_of[0], args.k, cache)
+    held = split_features(index, by_group[2], by_group[3], docs_of[2], args.k, cache)
 
     model = LogisticRegression(C=1.0, max_iter=1000).fit(fit[0], fit[1])
     weights, bias = model.coef_[0], float(model.intercept_[0])
