@@ -100,11 +100,25 @@ def nlist_for(n: int) -> int:
 
 
 def pq_m_for(n: int, dimension: int, budget: int) -> int:
-    """Most product-quantiser bytes per vector that fit the budget (a divisor of dimension)."""
+    """Most product-quantiser bytes per vector that fit the budget (a divisor of dimension,
+    at least 8 unless the dimension is smaller: fewer codes lose too much to re-rank from)."""
     room = budget / max(n, 1) / 1.1 - 8
-    divisors = [m for m in range(1, dimension + 1) if dimension % m == 0 and m <= 96]
+    smallest = min(8, dimension)
+    divisors = [m for m in range(smallest, min(dimension, 96) + 1) if dimension % m == 0]
     fitting = [m for m in divisors if m <= room]
-    return max(fitting) if fitting else min(m for m in divisors if m >= min(8, dimension))
+    return max(fitting) if fitting else min(divisors, default=dimension)
+
+
+def stored_ids(ivf: Any) -> Ids:
+    """Every id held in the inverted lists of ``ivf``."""
+    faiss = faiss_module()
+    lists = ivf.invlists
+    parts = []
+    for number in range(ivf.nlist):
+        size = lists.list_size(number)
+        if size:
+            parts.append(np.array(faiss.rev_swig_ptr(lists.get_ids(number), size), np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def build(
@@ -135,7 +149,9 @@ def build(
     ivf.cp.niter = 10  # k-means converges well enough for list assignment; it dominates build
     ivf.cp.seed = seed
     ivf.train(sample)
-    index = faiss.IndexIDMap(ivf)
+    # Ids go straight into the inverted lists: an IndexIDMap around IVF loses track of them
+    # on removal (it renumbers, IVF does not).
+    index = ivf
     for s in range(0, n, 65536):
         index.add_with_ids(
             np.ascontiguousarray(vectors[s : s + 65536], dtype=np.float32),

@@ -28,6 +28,7 @@ from .vector_backends import (
     needs_rebuild,
     recall,
     sample_queries,
+    stored_ids,
     tune,
 )
 
@@ -296,7 +297,7 @@ class VectorIndex:
                     f"{ann.name}: {approx.ntotal} vectors in {ivf.nlist} lists, expected "
                     f"{store.ntotal} in {settings.nlist}"
                 )
-            ids = np.sort(faiss.vector_to_array(approx.id_map))
+            ids = np.sort(stored_ids(ivf))
             if not np.array_equal(ids, np.sort(faiss.vector_to_array(store.id_map))):
                 raise ValueError(f"{ann.name}: ids differ from the exact vectors' ids")
         return cls(int(store.d), _exact=store, _ann=approx, _config=settings, _mapped=mapped)

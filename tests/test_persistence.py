@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from semsearch import (
     Document,
@@ -22,6 +24,9 @@ from semsearch import (
     ModelMismatchError,
     SemsearchError,
 )
+from semsearch import vectors as vectors_module
+from semsearch.cli import cli
+from semsearch.vectors import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -40,6 +45,29 @@ def saved(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     path = tmp_path_factory.mktemp("saved") / "index"
     idx = Index(model=embedder, max_tokens=24)
     idx.add(DOCS)
+    idx.save(path)
+    return path
+
+
+TOPICS = ["harbour strikes", "wheat prices", "river floods", "chess finals", "rail fares"]
+MANY = [
+    Document.create(
+        f"Dispatch {i} on {TOPICS[i % 5]}: item {i * 7919 % 1000} of the day's {TOPICS[i % 3]}.",
+        title=f"Brief {i}",
+        source=f"brief/{i}.txt",
+    )
+    for i in range(300)
+]
+
+
+@pytest.fixture(scope="module")
+def saved_ivf(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """An index of 300 one-passage briefs whose vectors are searched through IVF-SQ8."""
+    path = tmp_path_factory.mktemp("saved_ivf") / "index"
+    idx = Index(model=embedder)
+    idx._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    idx.add(MANY)
+    assert idx.vectors.kind == "ivf-sq8" and idx.vectors._ann is not None
     idx.save(path)
     return path
 
@@ -202,7 +230,11 @@ def _child(*args: str, **kw: object) -> subprocess.Popen[str]:
     )
 
 
-def test_crash_at_every_step_of_a_save_leaves_old_or_new(saved: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["saved", "saved_ivf"])
+def test_crash_at_every_step_of_a_save_leaves_old_or_new(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    saved = request.getfixturevalue(which)
     target = tmp_path / "index"
     old = _state(saved)
     new: frozenset[str] | None = None
@@ -245,3 +277,126 @@ def test_kill_at_random_moments_of_repeated_saves(copy: Path) -> None:
         with_doc = with_doc or ("toggled" in state)
     base = {d.id for d in DOCS}
     assert states <= {frozenset(base), frozenset(base | {"toggled"})}
+
+
+# -- approximate (IVF) vector indexes ------------------------------------------------------------
+
+
+def test_ivf_round_trip_keeps_type_settings_and_results(
+    saved_ivf: Path, embedder: Embedder
+) -> None:
+    manifest = json.loads((saved_ivf / "manifest.json").read_text())
+    assert manifest["index_type"] == "ivf-sq8" and "ann.faiss" in manifest["files"]
+    settings = manifest["vector_index"]
+    assert settings["pinned"] and 1 <= settings["nprobe"] <= settings["nlist"]
+    idx = Index.load(saved_ivf, model=embedder)
+    assert idx.vectors.kind == "ivf-sq8" and idx.vectors.config.to_json() == settings
+    fresh = Index(model=embedder)
+    fresh._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    fresh.add(MANY)
+    for q in ["wheat prices", "flooded river", "Dispatch 42"]:
+        assert [h.passage_id for h in idx.search(q, k=5)] == [
+            h.passage_id for h in fresh.search(q, k=5)
+        ]
+    result = CliRunner().invoke(
+        cli, ["info", "--index", str(saved_ivf), "--json", "--check-recall"]
+    )
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)["vector_index"]
+    assert described["backend"] == "ivf-sq8" and described["measured_recall"] >= 0.95
+    ann_bytes = manifest["files"]["ann.faiss"]["bytes"]
+    assert described["search_bytes_per_passage"] == round(ann_bytes / len(MANY), 1)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: _flip(f["ann.faiss"], 300), "checksum"),
+        (lambda f: f["ann.faiss"].write_bytes(f["ann.faiss"].read_bytes()[:-50]), "truncated"),
+    ],
+    ids=["flipped", "truncated"],
+)
+def test_ivf_damage_is_detected(saved_ivf: Path, tmp_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "index"
+    shutil.copytree(saved_ivf, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    damage({role: target / e["name"] for role, e in manifest["files"].items()})
+    with pytest.raises(IndexFormatError, match=message):
+        Index.load(target)
+
+
+def test_ivf_from_another_index_is_refused(saved_ivf: Path, tmp_path: Path, embedder: Embedder):  # type: ignore[no-untyped-def]
+    # The approximate index of another corpus, with checksums made to match: the id check says so.
+    target = tmp_path / "index"
+    shutil.copytree(saved_ivf, target)
+    other = Index(model=embedder)
+    other._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    other.add(MANY[:280])
+    other.save(tmp_path / "other")
+    theirs = json.loads((tmp_path / "other" / "manifest.json").read_text())
+    ours = json.loads((target / "manifest.json").read_text())
+    shutil.copy(tmp_path / "other" / theirs["files"]["ann.faiss"]["name"], target)
+    ours["files"]["ann.faiss"] = theirs["files"]["ann.faiss"]
+    ours["vector_index"]["nlist"] = theirs["vector_index"]["nlist"]
+    (target / "manifest.json").write_text(json.dumps(ours))
+    with pytest.raises(IndexFormatError, match="ann"):
+        Index.load(target)
+    del ours["files"]["ann.faiss"]
+    (target / "manifest.json").write_text(json.dumps(ours))
+    with pytest.raises(IndexFormatError, match="no approximate index"):
+        Index.load(target)
+
+
+def test_memory_mapped_load_then_change_and_save(
+    saved_ivf: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "MMAP_BYTES", 0)
+    target = tmp_path / "index"
+    shutil.copytree(saved_ivf, target)
+    idx = Index.load(target, model=embedder)
+    assert idx.vectors._mapped
+    assert len(idx.search("wheat prices", k=3)) == 3
+    # A write to a mapped FAISS index would abort the process: changes copy it first.
+    report = idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
+    idx.remove(MANY[0].id)
+    assert not idx.vectors._mapped and report.embedded == 1
+    idx.save()
+    again = Index.load(target, model=embedder)
+    assert "new" in again and MANY[0].id not in again
+    assert again.vectors.kind == "ivf-sq8" and len(again.vectors) == len(MANY)
+    assert again.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
+
+
+def test_crossing_the_size_threshold_rebuilds_without_the_model(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from semsearch import vector_backends
+
+    monkeypatch.setattr(vector_backends, "FLAT_MAX", 280)
+    monkeypatch.setattr(vector_backends, "FLAT_RETURN", 200)
+    idx = Index(model=embedder)
+    idx.add(MANY[:270])
+    assert idx.vectors.kind == "flat"
+    ids = idx.vectors.ids()
+    stored = idx.vectors.reconstruct(ids)
+    calls: list[int] = []
+    real_encode = embedder.encode
+
+    def counting(texts: list[str], **kw: object) -> np.ndarray:
+        calls.append(len(texts))
+        return real_encode(texts, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(embedder, "encode", counting)
+    report = idx.add(MANY[270:])
+    assert idx.vectors.kind == "ivf-sq8" and not idx.vectors.config.pinned
+    assert report.embedded == 30 and sum(calls) == 30, "only the new passages met the model"
+    np.testing.assert_array_equal(idx.vectors.reconstruct(ids), stored)
+    idx.save(tmp_path / "grown")
+    loaded = Index.load(tmp_path / "grown", model=embedder)
+    assert loaded.vectors.kind == "ivf-sq8"
+    loaded.remove([d.id for d in MANY[:120]])  # 180 left: below FLAT_RETURN, exact again
+    assert loaded.vectors.kind == "flat"
+    loaded.save()
+    manifest = json.loads((tmp_path / "grown" / "manifest.json").read_text())
+    assert manifest["index_type"] == "flat" and "ann.faiss" not in manifest["files"]
+    assert not list((tmp_path / "grown").glob("ann.*"))
