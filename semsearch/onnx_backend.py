@@ -205,6 +205,7 @@ class OnnxModel:
         from tokenizers import Tokenizer
 
         self._path = model_path or model_file(directory, quantized=quantized)
+        self._cache_optimized = model_path is None  # not for an export still being checked
         meta = json.loads((directory / META_FILE).read_text())
         self.dimension = int(meta["dimension"])
         self.max_seq_length = int(meta["max_seq_length"])
@@ -228,9 +229,31 @@ class OnnxModel:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
-            self._sessions[threads] = ort.InferenceSession(
-                str(self._path), options, providers=["CPUExecutionProvider"]
-            )
+            # Optimising the graph takes half of a session's start (0.25 of 0.5 s): the optimised
+            # graph is cached next to the export, per onnxruntime version, and loaded as is.
+            optimized = self._path.with_suffix(f".ort{ort.__version__}.onnx")
+            if optimized.is_file():
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                self._sessions[threads] = ort.InferenceSession(
+                    str(optimized), options, providers=["CPUExecutionProvider"]
+                )
+                return self._sessions[threads]
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            tmp = optimized.with_name(f".{optimized.name}.{os.getpid()}.tmp")
+            if self._cache_optimized and os.access(optimized.parent, os.W_OK):
+                options.optimized_model_filepath = str(tmp)
+            try:
+                self._sessions[threads] = ort.InferenceSession(
+                    str(self._path), options, providers=["CPUExecutionProvider"]
+                )
+                if self._cache_optimized and tmp.is_file() and tmp.stat().st_size > 0:
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, optimized)
+            except OSError:
+                pass  # a read-only cache: the next start optimises again
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         return self._sessions[threads]
 
     def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:

@@ -13,7 +13,7 @@ import pytest
 
 from semsearch import Embedder, Index, ModelMismatchError, read_articles
 from semsearch.embeddings import batch_threads
-from semsearch.onnx_backend import FP32_FILE, INT8_FILE, cache_root, export_dir
+from semsearch.onnx_backend import FP32_FILE, INT8_FILE, OnnxModel, cache_root, export_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "indexes" / "news"
@@ -116,6 +116,12 @@ def test_exports_are_cached_outside_the_repository(
     before = (directory / FP32_FILE).stat().st_mtime_ns
     _ = Embedder(backend="onnx").model
     assert (directory / FP32_FILE).stat().st_mtime_ns == before
+    # Sessions after the first load the graph optimised by the first: same vectors.
+    texts = ["Putin and Sharif exchanged letters.", "word " * 300]
+    first = onnx.encode(texts)
+    assert [p.name for p in directory.iterdir() if p.name.startswith("model.ort")]
+    again = OnnxModel(directory).encode(texts, batch_size=2)
+    assert np.allclose(again, first, atol=1e-6)
 
 
 def test_unknown_backend_is_refused() -> None:
