@@ -220,7 +220,7 @@ class Index:
             "model": self.embedder.name,
             "backend": self.embedder.backend,
             "dimension": None if self._vectors is None else self._vectors.dimension,
-            "index_type": VectorIndex.kind,
+            "index_type": VectorIndex.kind if self._vectors is None else self._vectors.kind,
             "documents": docs,
             "passages": passages,
             "vectors": 0 if self._vectors is None else len(self._vectors),
