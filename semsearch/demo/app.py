@@ -11,6 +11,7 @@ from .. import SemsearchError
 from . import render
 from .service import (
     DEFAULT_MAX_UPLOAD_BYTES,
+    EXAMPLES,
     UPLOAD_SUFFIXES,
     DemoIndex,
     IngestReport,
@@ -85,11 +86,11 @@ def build(
         cleared = (None, "", "") if done and not report.problems else (keep, keep, keep)
         return (render.report_html(lines), *refresh(), *cleared)
 
-    def refresh() -> tuple[str, Any, Any]:
+    def refresh() -> tuple[Any, ...]:
         stats = service.stats()
         return (
             render.stats_html(stats),
-            gr.Dataset(samples=[[q] for q in service.examples()]),
+            *(gr.Button(q, visible=bool(q)) for q in _padded(service.examples())),
             gr.Dropdown(choices=stats["sources"][:SOURCE_CHOICES]),
         )
 
@@ -122,12 +123,15 @@ def build(
                         elem_id="question",
                     )
                     ask_button = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-btn")
-                examples = gr.Dataset(
-                    components=["textbox"],
-                    samples=[[q] for q in service.examples()],
-                    label="Example questions from the indexed articles",
-                    elem_id="examples",
-                )
+                # Buttons, not a gr.Dataset: that cuts every sample at 60 characters, and a
+                # question cut short cannot be read.
+                with gr.Column(elem_id="examples"):
+                    gr.HTML('<p class="examples-label">Example questions from the articles</p>')
+                    with gr.Row(elem_classes="example-row"):
+                        examples = [
+                            gr.Button(q, size="sm", visible=bool(q), scale=0, min_width=0)
+                            for q in _padded(service.examples())
+                        ]
                 answer_view = gr.HTML(render.answer_html(None), elem_id="answer")
                 sources_view = gr.HTML("", elem_id="sources")
                 with gr.Accordion("Answer as JSON", open=False):
@@ -173,21 +177,22 @@ def build(
         # The button's event is the named API endpoint; Enter in the box does the same, unnamed.
         answered(ask_button.click(ask, [question, *filters], answer_json, api_name="ask"))
         answered(question.submit(ask, [question, *filters], answer_json, **private))
-        answered(
-            examples.click(_first, examples, question, **private).then(
-                ask, [question, *filters], answer_json, **private
+        for example in examples:
+            answered(  # a button's value is its label: the question it shows
+                example.click(_same, example, question, **private).then(
+                    ask, [question, *filters], answer_json, **private
+                )
             )
-        )
         listed(search_button.click(search, [query, *filters], hits_json, api_name="search"))
         listed(query.submit(search, [query, *filters], hits_json, **private))
         add_button.click(
             add,
             [files, text, title],
-            [add_status, stats_view, examples, sources, files, text, title],
+            [add_status, stats_view, *examples, sources, files, text, title],
             api_visibility="private",
             concurrency_limit=1,  # one ingest at a time: each saves the whole index
         )
-        demo.load(refresh, None, [stats_view, examples, sources], api_visibility="private")
+        demo.load(refresh, None, [stats_view, *examples, sources], **private)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 
@@ -203,8 +208,13 @@ def _summary(report: IngestReport) -> str:
     return f"Articles: {', '.join(parts)}; {report.passages} passage{plural} indexed; index saved."
 
 
-def _first(sample: list[str]) -> str:
-    return sample[0]
+def _padded(questions: list[str]) -> list[str]:
+    """Always EXAMPLES entries, blanks hidden: the buttons are made once, then relabelled."""
+    return (questions + [""] * EXAMPLES)[:EXAMPLES]
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def render_answer(answer: dict[str, Any] | None) -> tuple[str, str]:

@@ -229,6 +229,11 @@ blockquote.passage { margin: 0; padding-left: .8rem;
   border-left: 3px solid var(--border-color-primary); white-space: pre-wrap; line-height: 1.5; }
 mark { background: #fde68a; color: inherit; padding: 0 .1em; }
 table.stats th { text-align: left; padding-right: 1rem; vertical-align: top; }
+#examples { gap: .3rem; }
+.examples-label { font-size: .85rem; color: var(--body-text-color-subdued); margin: 0; }
+.example-row { flex-wrap: wrap; gap: .4rem; }
+.example-row button { flex: 0 1 auto !important; width: auto !important; max-width: 100%;
+  white-space: normal; text-align: left; font-weight: normal; }
 .refused { color: #b91c1c; font-size: .95rem; padding: .4rem 0; }
 ul.report { list-style: none; padding-left: 0; }
 ul.report li.error { color: #b91c1c; }
