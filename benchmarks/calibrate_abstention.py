@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from answers import Question, contains, load_squad, log, squad_index
 
 from semsearch import Filters, Index
+from semsearch import answers as answers_module
 from semsearch.answers import SentenceAnswerer
 from semsearch.retrieval import encode_queries
 
@@ -125,9 +126,9 @@ def main() -> None:
     model = LogisticRegression(C=1.0, max_iter=1000).fit(fit[0], fit[1])
     weights, bias = model.coef_[0], float(model.intercept_[0])
 
-    def best(split: tuple[np.ndarray, ...]) -> np.ndarray:
+    def best(split: tuple[np.ndarray, ...], w: np.ndarray = weights, b: float = bias) -> np.ndarray:
         feats, _, owner, answerable = split
-        probs = 1.0 / (1.0 + np.exp(-(feats @ weights + bias)))
+        probs = 1.0 / (1.0 + np.exp(-(feats @ w + b)))
         return best_per_question(probs, owner, len(answerable))
 
     fit_best, held_best = best(fit), best(held)
@@ -142,6 +143,17 @@ def main() -> None:
         "threshold": chosen,
         "fit": abstention_quality(fit_best, fit[3], chosen),
         "held_out": abstention_quality(held_best, held[3], chosen),
+        # What the answerer in semsearch/answers.py uses now, on the same held-out questions.
+        "shipped": {
+            "weights": [round(float(w), 3) for w in answers_module._WEIGHTS],
+            "bias": answers_module._BIAS,
+            "threshold": answers_module.ABSTAIN_BELOW,
+            "held_out": abstention_quality(
+                best(held, answers_module._WEIGHTS, answers_module._BIAS),
+                held[3],
+                answers_module.ABSTAIN_BELOW,
+            ),
+        },
         "held_out_curve": [
             abstention_quality(held_best, held[3], t) for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
         ],
