@@ -1,8 +1,12 @@
-"""Retrieval quality per mode and the choice of hybrid fusion, on SciFact and SQuAD (shared/data).
+"""Retrieval quality per mode and the choice of hybrid fusion: SciFact, SQuAD, RealTime QA.
 
-Usage: python benchmarks/retrieval.py [--cache DIR] [--tune]
+Usage: python benchmarks/retrieval.py [--cache DIR] [--tune] [--skip-rtqa]
 
-Indexes are built once into --cache (outside the repo; the data is evaluation-only) and reused.
+SciFact and SQuAD indexes are built once into --cache (outside the repo) and reused. SciFact
+dense is also measured as BEIR measures it (each document's first max_seq_length tokens only).
+RealTime QA (evaluation only): per week, that week's articles are indexed in memory and each
+question searched; reported is the share whose top 5 passages contain the gold choice. Only
+vectors keyed by a hash of the text are cached (--cache/rtqa-vectors.npz), never article text.
 --tune scores every fusion method and weight from stored candidate scores (no re-embedding):
 weights are chosen on half the SQuAD questions (even positions), then reported on the other
 half and on SciFact, which tuning never sees.
@@ -11,6 +15,7 @@ half and on SciFact, which tuning never sees.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -22,17 +27,22 @@ import numpy as np
 from semsearch import Embedder, Index
 from semsearch import retrieval as rt
 from semsearch.evaluate import (
+    Clock,
     beir_corpus,
     beir_metrics,
     beir_queries,
     evaluate_beir,
     evaluate_squad,
+    first_tokens,
+    search_all,
     squad_data,
 )
+from semsearch.types import Document
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 METHODS: tuple[rt.Fusion, ...] = ("minmax", "zscore", "max", "rrf")
-WEIGHTS = [round(w, 2) for w in np.arange(0.1, 0.95, 0.05)]
+WEIGHTS = [round(w, 2) for w in np.arange(0.05, 0.95, 0.05)]
+PROXIMITY = [round(w, 2) for w in np.arange(0.0, 0.55, 0.05)]
 
 
 class CachedEmbedder(Embedder):
@@ -56,39 +66,69 @@ class CachedEmbedder(Embedder):
         return self.encode([text])
 
 
+class HashedCache(Embedder):
+    """The bundled model, remembering vectors by a hash of the text (no text is written)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.known: dict[str, np.ndarray] = {}
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                self.known.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def encode(self, texts: Any, *, progress: bool = False) -> Any:
+        keys = [self.cache_key(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.known}
+        if missing:
+            fresh = super().encode(list(missing.values()), progress=progress)
+            self.known.update(zip(missing, fresh, strict=True))
+            keys_out = np.asarray(list(self.known), dtype=str)
+            np.savez(self.path, keys=keys_out, vectors=np.stack(list(self.known.values())))
+        return np.stack([self.known[k] for k in keys]).astype(np.float32)
+
+    def encode_query(self, text: str) -> Any:
+        return self.encode([text])
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_or_build(name: str, docs: Any, cache: Path) -> Index:
+def load_or_build(name: str, docs: Any, cache: Path, *, first: bool = False) -> Index:
     embedder = CachedEmbedder(cache / f"{name}-passages.npz", cache / f"{name}-queries.npz")
-    path = cache / f"{name}-index"
+    path = cache / (f"{name}-first-tokens-index" if first else f"{name}-index")
     if (path / "manifest.json").is_file():
         return Index.load(path, model=embedder)
     start = time.perf_counter()
     index = Index(model=embedder)
-    index.add(docs)
+    index.add(first_tokens(index, docs) if first else docs)
     path.mkdir(exist_ok=True)
     index.save(path)
     log(f"{name}: built in {time.perf_counter() - start:.1f}s")
     return index
 
 
-def candidate_scores(index: Index, texts: list[str]) -> list[tuple[list[str], Any, Any]]:
-    """Per query: candidate documents (of each candidate passage), dense and BM25 scores."""
+Cands = tuple[list[str], Any, Any, Any]
+
+
+def candidate_scores(index: Index, texts: list[str]) -> list[Cands]:
+    """Per query: candidate documents (of each candidate passage), dense, BM25 and proximity
+    scores."""
     parts = rt.Parts(index._store, index.vectors, index._lexical, index._dups, index.embedder)
     qvecs = index.embedder.encode(texts)
     doc_of = dict(index._store.db.execute("SELECT id, doc_id FROM passages").fetchall())
     out = []
     for row, text in enumerate(texts):
         ids, dense, lexical, _ = rt.candidates(parts, text, qvecs[row : row + 1], rt.DEPTH, None)
-        out.append(([doc_of[i] for i in ids.tolist()], dense, lexical))
+        proximity = index._lexical.proximity(text, ids)
+        out.append(([doc_of[i] for i in ids.tolist()], dense, lexical, proximity))
     return out
 
 
-def ranking(cands: tuple[list[str], Any, Any], method: rt.Fusion, weight: float) -> list[str]:
-    docs, dense, lexical = cands
-    fused = rt.fuse(dense, lexical, method=method, weight=weight)
+def ranking(cands: Cands, method: rt.Fusion, weight: float, proximity: float) -> list[str]:
+    docs, dense, lexical, near = cands
+    fused = rt.fuse(dense, lexical, near, method=method, weight=weight, proximity_weight=proximity)
     return list(dict.fromkeys(docs[i] for i in np.argsort(-fused, kind="stable")))
 
 
@@ -103,40 +143,112 @@ def tune(cache: Path) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for method in METHODS:
         for weight in WEIGHTS:
-            row: dict[str, float] = {}
-            for half, rows in halves.items():
-                hits = [ranking(sq[i], method, weight)[:5] for i in rows]
-                gold = [questions[i].doc_id for i in rows]
-                pairs = list(zip(hits, gold, strict=True))
-                row[f"squad {half} R@1"] = np.mean([h[:1] == [g] for h, g in pairs])
-                row[f"squad {half} R@5"] = np.mean([g in h for h, g in pairs])
-            runs = {q: ranking(c, method, weight) for q, c in sf.items()}
-            row["scifact nDCG@10"] = beir_metrics(runs, qrels)["nDCG@10"]
-            table[f"{method} w={weight}"] = {k: round(float(v), 4) for k, v in row.items()}
+            for near in PROXIMITY:
+                if weight + near > 0.9:
+                    continue
+                row: dict[str, float] = {}
+                for half, rows in halves.items():
+                    hits = [ranking(sq[i], method, weight, near)[:5] for i in rows]
+                    gold = [questions[i].doc_id for i in rows]
+                    pairs = list(zip(hits, gold, strict=True))
+                    row[f"squad {half} R@1"] = float(np.mean([h[:1] == [g] for h, g in pairs]))
+                    row[f"squad {half} R@5"] = float(np.mean([g in h for h, g in pairs]))
+                runs = {q: ranking(c, method, weight, near) for q, c in sf.items()}
+                row["scifact nDCG@10"] = beir_metrics(runs, qrels)["nDCG@10"]
+                key = f"{method} lexical={weight} proximity={near}"
+                table[key] = {k: round(float(v), 4) for k, v in row.items()}
     best = max(table, key=lambda key: table[key]["squad tune R@1"] + table[key]["squad tune R@5"])
     return {"best on squad tune half": best, "table": table}
+
+
+RTQA = DATA / "realtimeqa-2022-dev-slice"
+MODES: list[rt.Mode] = ["dense", "lexical", "hybrid"]
+
+
+def fold(text: str) -> str:
+    """Case- and space-insensitive form for finding a choice in a text (as benchmarks/answers)."""
+    return " ".join(text.casefold().split())
+
+
+def rtqa_week(week: str) -> tuple[list[Document], list[tuple[str, str, bool]]]:
+    """That week's articles (one document per distinct text) and its questions as (question,
+    gold choice, whether the gold choice occurs in any article retrieved for the question)."""
+    lines = (RTQA / f"{week}_qa.jsonl").read_text(encoding="utf-8").splitlines()
+    qa = [json.loads(x) for x in lines if x.strip()]
+    results: dict[str, list[dict[str, Any]]] = {}
+    for line in (RTQA / f"{week}_gcs.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            results[record["question_id"]] = record["search_result"]
+    docs: dict[str, Document] = {}
+    questions = []
+    for q in qa:
+        found = results.get(q["question_id"], [])
+        for r in found:
+            text = (r.get("text") or "").strip()
+            if text:
+                doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]
+                docs[doc_id] = Document(id=doc_id, text=text, title=r.get("title") or "")
+        gold = q["choices"][int(q["answer"][0])]
+        answerable = any(fold(gold) in fold(r.get("text") or "") for r in found)
+        questions.append((q["question_sentence"], gold, answerable))
+    return list(docs.values()), questions
+
+
+def rtqa(cache: Path, *, k: int = 5) -> dict[str, Any]:
+    """Share of questions whose top ``k`` passages contain the gold choice, per mode."""
+    embedder = HashedCache(cache / "rtqa-vectors.npz")
+    weeks = sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
+    found: dict[rt.Mode, list[tuple[bool, bool]]] = {m: [] for m in MODES}
+    for week in weeks:
+        docs, questions = rtqa_week(week)
+        index = Index(model=embedder)  # in memory only: the articles are never written
+        index.add(docs)
+        hits = search_all(index, [q for q, _, _ in questions], k=k, modes=MODES)
+        for mode in MODES:
+            for (_, gold, answerable), top in zip(questions, hits[mode], strict=True):
+                found[mode].append((answerable, any(fold(gold) in fold(h.text) for h in top)))
+        log(f"rtqa {week}: {len(docs)} articles, {len(questions)} questions")
+    out: dict[str, Any] = {}
+    for mode, rows in found.items():
+        sure = [hit for answerable, hit in rows if answerable]
+        out[mode] = {
+            f"answerable gold in top {k}": round(float(np.mean(sure)), 4),
+            f"all gold in top {k}": round(float(np.mean([hit for _, hit in rows])), 4),
+        }
+    out["questions"] = len(found["hybrid"])
+    out["answerable"] = sum(a for a, _ in found["hybrid"])
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path("/work/cache"))
     parser.add_argument("--tune", action="store_true")
+    parser.add_argument("--skip-rtqa", action="store_true")
     args = parser.parse_args()
     if args.tune:
         print(json.dumps(tune(args.cache), indent=1))
         return
-    modes: list[rt.Mode] = ["dense", "lexical", "hybrid"]
     sf_dir = DATA / "beir-scifact"
     queries, qrels = beir_queries(sf_dir)
-    results = {
-        "scifact": evaluate_beir(
-            load_or_build("scifact", beir_corpus(sf_dir), args.cache), queries, qrels, modes=modes
-        )
+    clock = Clock()
+    sf_index = load_or_build("scifact", beir_corpus(sf_dir), args.cache)
+    results: dict[str, Any] = {
+        "scifact": evaluate_beir(sf_index, queries, qrels, modes=MODES, clock=clock)
     }
+    log(f"scifact: {clock.seconds}")
+    first = load_or_build("scifact", beir_corpus(sf_dir), args.cache, first=True)
+    results["scifact"]["dense, first max_seq_length tokens per document (as BEIR)"] = evaluate_beir(
+        first, queries, qrels, modes=["dense"]
+    )["dense"]
     sq_docs, questions = squad_data(DATA / "squad-v1.1-dev" / "dev-v1.1.json")
     results["squad"] = evaluate_squad(
-        load_or_build("squad", sq_docs, args.cache), questions, modes=modes
+        load_or_build("squad", sq_docs, args.cache), questions, modes=MODES
     )
+    log(json.dumps(results, indent=1))
+    if not args.skip_rtqa:
+        results["realtimeqa"] = rtqa(args.cache)
     print(json.dumps(results, indent=1))
 
 

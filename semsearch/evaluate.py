@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 import string
+import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 from .index import Index
-from .retrieval import Mode
+from .retrieval import Filters, Mode, Parts, encode_queries, run_search
 from .types import Document, Hit
 
 # trec_eval measure -> the name we print. MRR@10 is trec_eval's reciprocal rank of a run cut
@@ -68,6 +70,21 @@ def beir_queries(directory: Path, *, split: str = "test") -> tuple[dict[str, str
     return {q: texts[q] for q in qrels if q in texts}, qrels
 
 
+def first_tokens(index: Index, docs: Iterable[Document]) -> Iterator[Document]:
+    """Each document cut after the tokens one model input holds (title included), so that it
+    makes one passage: what BEIR's published dense baselines embed (the model truncates title
+    + text at ``max_seq_length``), unlike semsearch, which embeds every passage of a document."""
+    limit = index.settings.max_tokens
+    tokenizer = index.embedder.tokenizer
+    for doc in docs:
+        title = doc.title.strip() if index.include_title else ""
+        # The title's share as chunking gives it (at most a quarter of the budget).
+        used = min(len(tokenizer.token_spans([title])[0]), max(1, limit // 4)) if title else 0
+        spans = tokenizer.token_spans([doc.text])[0]
+        budget = max(1, limit - used)
+        yield replace(doc, text=doc.text[: spans[budget - 1][1]]) if len(spans) > budget else doc
+
+
 def squad_data(path: Path) -> tuple[list[Document], list[Question]]:
     """Each paragraph is a document (id "<article>-<paragraph>"), titled by its article."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
@@ -117,22 +134,57 @@ def beir_metrics(rankings: dict[str, list[str]], qrels: Qrels) -> dict[str, floa
     return out
 
 
-def search_all(index: Index, texts: Sequence[str], *, k: int, mode: Mode) -> list[list[Hit]]:
-    results: list[list[Hit]] = []
-    for start in range(0, len(texts), QUERY_BATCH):
-        results.extend(index.search_many(texts[start : start + QUERY_BATCH], k=k, mode=mode))
-    return results
+def search_all(
+    index: Index, texts: Sequence[str], *, k: int, modes: Sequence[Mode], clock: Clock | None = None
+) -> dict[Mode, list[list[Hit]]]:
+    """Hits of every query per mode; the queries are embedded once, for all modes."""
+    parts = Parts(index._store, index.vectors, index._lexical, index._dups, index.embedder)
+    clock = clock or Clock()
+    vectors = None
+    if any(m != "lexical" for m in modes):
+        with clock.time("embed queries"):
+            vectors = encode_queries(index.embedder, texts)
+    out: dict[Mode, list[list[Hit]]] = {}
+    for mode in modes:
+        with clock.time("search"):
+            out[mode] = run_search(
+                parts, texts, k=k, mode=mode, filters=Filters(), query_vectors=vectors
+            )
+    return out
+
+
+class Clock:
+    """Seconds spent per named step, summed over calls."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def time(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[step] = self.seconds.get(step, 0.0) + elapsed
 
 
 def evaluate_beir(
-    index: Index, queries: dict[str, str], qrels: Qrels, *, modes: Sequence[Mode]
+    index: Index,
+    queries: dict[str, str],
+    qrels: Qrels,
+    *,
+    modes: Sequence[Mode],
+    clock: Clock | None = None,
 ) -> dict[str, dict[str, float]]:
     ids = list(queries)
-    out: dict[str, dict[str, float]] = {}
-    for mode in modes:
-        hits = search_all(index, [queries[q] for q in ids], k=PASSAGES_PER_QUERY, mode=mode)
-        out[mode] = beir_metrics({q: doc_ranking(h) for q, h in zip(ids, hits, strict=True)}, qrels)
-    return out
+    hits = search_all(
+        index, [queries[q] for q in ids], k=PASSAGES_PER_QUERY, modes=modes, clock=clock
+    )
+    return {
+        mode: beir_metrics({q: doc_ranking(h) for q, h in zip(ids, hits[mode], strict=True)}, qrels)
+        for mode in modes
+    }
 
 
 def normalize_answer(text: str) -> str:
@@ -151,17 +203,22 @@ def squad_f1(prediction: str, gold: str) -> float:
 
 
 def evaluate_squad(
-    index: Index, questions: Sequence[Question], *, modes: Sequence[Mode], answers: bool = False
+    index: Index,
+    questions: Sequence[Question],
+    *,
+    modes: Sequence[Mode],
+    answers: bool = False,
+    clock: Clock | None = None,
 ) -> dict[str, dict[str, float]]:
     """R@1, R@5 and MRR@10 of the gold paragraph per mode; with ``answers`` (and Index.ask),
     the answer metrics of the default search."""
     out: dict[str, dict[str, float]] = {}
     n = len(questions)
+    hits = search_all(index, [q.text for q in questions], k=10, modes=modes, clock=clock)
     for mode in modes:
-        hits = search_all(index, [q.text for q in questions], k=10, mode=mode)
         ranks = [
             next((i for i, d in enumerate(doc_ranking(h, 10), 1) if d == q.doc_id), 0)
-            for q, h in zip(questions, hits, strict=True)
+            for q, h in zip(questions, hits[mode], strict=True)
         ]
         out[mode] = {
             "R@1": sum(r == 1 for r in ranks) / n,

@@ -20,6 +20,8 @@ Scores = npt.NDArray[np.float32]
 # Snowball English stemmer: the setup whose SciFact score (0.687 nDCG@10) is published.
 K1 = 1.5
 B = 0.75
+PROXIMITY_WINDOW = 10
+"""Terms (after stopwords) a passage window spans for proximity: about half a sentence."""
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -53,6 +55,7 @@ class LexicalIndex:
         self._tokenizer: Tokenizer | None = None
         self._bm25: Any = None
         self._order: Ids = np.zeros(0, dtype=np.int64)
+        self._idf: npt.NDArray[np.float64] = np.zeros(0)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -93,6 +96,9 @@ class LexicalIndex:
                 corpus_token_ids=docs,
                 show_progress=False,
             )
+            # Documents per term, from the matrix's term columns: Lucene's idf, as BM25 uses it.
+            df = np.diff(np.asarray(retriever.scores["indptr"], dtype=np.float64))
+            self._idf = np.log1p((len(self._order) - df + 0.5) / (df + 0.5))
             self._bm25 = retriever
         return self._bm25
 
@@ -109,6 +115,51 @@ class LexicalIndex:
             return self._order, np.zeros(len(self._order), dtype=np.float32)
         scores = bm25.get_scores_from_ids(terms)
         return self._order, np.asarray(scores, dtype=np.float32)
+
+    def proximity(self, query: str, ids: Ids, *, window: int = PROXIMITY_WINDOW) -> Scores:
+        """Per passage of ``ids``: the largest share of the query's IDF weight (each distinct
+        query term counted once) that any ``window`` consecutive terms of the passage hold.
+
+        1.0 means every query term occurs close together; BM25 alone cannot tell that from the
+        same terms scattered over a long passage. A passage unknown here scores 0.
+        """
+        out = np.zeros(len(ids), dtype=np.float32)
+        if not self._terms:
+            return out
+        self._matrix()
+        words = set(self.tokenizer.terms(query))
+        terms = np.asarray(sorted(self.vocab[w] for w in words if w in self.vocab), dtype=np.int32)
+        weights = self._idf[terms]
+        # A query term no passage holds is as rare as a term can be: it still counts in the
+        # query's weight, so matching the other terms is not mistaken for matching them all.
+        unseen = len(words) - len(terms)
+        total = float(weights.sum()) + unseen * float(np.log1p((len(self._order) + 0.5) / 0.5))
+        if not len(terms) or total <= 0:
+            return out
+        empty = np.zeros(0, dtype=np.int32)
+        sequences = [self._terms.get(int(pid), empty) for pid in ids.tolist()]
+        lengths = np.asarray([len(q) for q in sequences], dtype=np.int64)
+        if not lengths.sum():
+            return out
+        flat = np.concatenate(sequences)
+        # One pass over every candidate at once: each passage starts `window` positions after
+        # the previous one ends, so that no window reaches into the next passage.
+        starts = np.concatenate([[0], np.cumsum(lengths + window)[:-1]])
+        owner = np.repeat(np.arange(len(sequences)), lengths)
+        position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        hit = np.flatnonzero(np.isin(flat, terms))
+        if not len(hit):
+            return out
+        pos = starts[owner[hit]] + position[hit]
+        # Running count of each query term over the matches: the window starting at match a
+        # (positions pos[a] .. pos[a] + window - 1) holds the terms whose count grows in it.
+        counts = np.zeros((len(hit) + 1, len(terms)), dtype=np.int32)
+        counts[np.arange(1, len(hit) + 1), np.searchsorted(terms, flat[hit])] = 1
+        counts = counts.cumsum(axis=0)
+        ends = np.searchsorted(pos, pos + window)
+        share = ((counts[ends] - counts[:-1]) > 0) @ weights / total
+        np.maximum.at(out, owner[hit], share.astype(np.float32))
+        return out
 
     def search(self, query: str, k: int, *, allowed: Ids | None = None) -> tuple[Ids, Scores]:
         """Top ``k`` passages that share a term with ``query``, best first (ties by id)."""

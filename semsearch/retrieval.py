@@ -32,7 +32,10 @@ Fusion = Literal["minmax", "zscore", "rrf", "max"]
 DEPTH = 100
 """Candidates each ranker gives hybrid fusion: a passage outside both top-100s is not fused."""
 FUSION: Fusion = "max"
-LEXICAL_WEIGHT = 0.35
+# Shares of the fused score (the dense cosine has the rest, 0.5), chosen on half the SQuAD
+# questions (benchmarks/retrieval.py --tune): see the README's "Search modes" section.
+LEXICAL_WEIGHT = 0.15
+PROXIMITY_WEIGHT = 0.35
 
 
 def _iso_date(value: str | dt.date | None, name: str) -> str | None:
@@ -104,21 +107,38 @@ class Parts:
 
 
 def fuse(
-    dense: Scores, lexical: Scores, *, method: Fusion = FUSION, weight: float = LEXICAL_WEIGHT
+    dense: Scores,
+    lexical: Scores,
+    proximity: Scores | None = None,
+    *,
+    method: Fusion = FUSION,
+    weight: float = LEXICAL_WEIGHT,
+    proximity_weight: float = PROXIMITY_WEIGHT,
 ) -> Scores:
-    """One score per candidate from its dense and BM25 scores (arrays aligned on candidates).
+    """One score per candidate from its dense, BM25 and proximity scores (aligned arrays).
 
     BM25 scores are unbounded and vary by query, cosines do not: each is normalised over the
-    query's candidates before a weighted sum; "rrf" uses ranks instead (1 / (60 + rank)).
+    query's candidates before a weighted sum; "rrf" uses ranks instead (1 / (61 + rank)).
+    Proximity (LexicalIndex.proximity) is already a share in [0, 1]. The dense signal gets
+    ``1 - weight - proximity_weight``; without proximity scores, ``1 - weight``.
     """
+    signals = [dense, lexical]
+    shares = [1 - weight, weight]
+    if proximity is not None:
+        signals.append(proximity)
+        shares = [1 - weight - proximity_weight, weight, proximity_weight]
     if method == "rrf":
-        ranks = [np.argsort(np.argsort(-s, kind="stable"), kind="stable") for s in (dense, lexical)]
-        return np.asarray((1 - weight) / (61 + ranks[0]) + weight / (61 + ranks[1]), np.float32)
+        ranks = [np.argsort(np.argsort(-s, kind="stable"), kind="stable") for s in signals]
+        return np.asarray(sum(w / (61 + r) for w, r in zip(shares, ranks, strict=True)), np.float32)
     if method == "max":
         top = float(lexical.max(initial=0.0)) or 1.0
-        return np.asarray((1 - weight) * dense + weight * lexical / top, dtype=np.float32)
-    norm = _minmax if method == "minmax" else _zscore
-    return np.asarray((1 - weight) * norm(dense) + weight * norm(lexical), dtype=np.float32)
+        normed = [dense, lexical / top]
+    else:
+        norm = _minmax if method == "minmax" else _zscore
+        normed = [norm(dense), norm(lexical)]
+    if proximity is not None:
+        normed.append(proximity)
+    return np.asarray(sum(w * s for w, s in zip(shares, normed, strict=True)), dtype=np.float32)
 
 
 def _minmax(s: Scores) -> Scores:
@@ -176,7 +196,7 @@ def _ranked(
         keep = raw_ids[0] >= 0
         return (raw_ids[0][keep], raw_scores[0][keep]), int(keep.sum()) >= n
     ids, dense, lexical, cut = candidates(parts, query, qvec, n, allowed)
-    fused = fuse(dense, lexical)
+    fused = fuse(dense, lexical, parts.lexical.proximity(query, ids))
     order = np.lexsort((ids, -fused))
     return (ids[order], fused[order]), cut
 

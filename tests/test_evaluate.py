@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from semsearch import Embedder
+from semsearch import Document, Embedder, Index
 from semsearch.cli import main
-from semsearch.evaluate import beir_metrics, normalize_answer, squad_f1
+from semsearch.evaluate import beir_metrics, first_tokens, normalize_answer, squad_f1
 
 CORPUS = {
     "d1": ("Oil prices", "Brent crude rose after OPEC cut output."),
@@ -119,3 +119,29 @@ def test_eval_squad_reports_gold_paragraph_recall(
 
 def test_eval_refuses_bad_modes(tmp_path: Path) -> None:
     assert main(["eval", str(_beir(tmp_path / "b")), "--modes", "dense,sparse"]) == 2
+
+
+def test_first_tokens_keeps_one_passage_per_document(embedder: Embedder) -> None:
+    index = Index(model=embedder)
+    long = Document(id="long", title="Budget", text=" ".join(["Revenue rose sharply."] * 200))
+    short = Document(id="short", title="Rain", text="Heavy rain fell.")
+    cut = list(first_tokens(index, [long, short]))
+    assert cut[1] == short
+    assert long.text.startswith(cut[0].text) and len(cut[0].text) < len(long.text)
+    index.add(cut)
+    assert len(index.passages("long")) == 1
+    # The cut fills one model input: the title's tokens plus the text's reach the limit.
+    tokens = len(embedder.tokenizer.token_spans([cut[0].text])[0])
+    title = len(embedder.tokenizer.token_spans(["Budget"])[0])
+    assert tokens + title == index.settings.max_tokens
+
+
+def test_eval_reports_where_the_time_went(
+    tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _beir(tmp_path / "beir")
+    assert main(["eval", str(data), "--json", "--modes", "dense,hybrid", "--first-tokens"]) == 0
+    seconds = json.loads(capsys.readouterr().out)["seconds"]
+    assert {"total", "embed passages", "embed queries", "search", "other"} <= set(seconds)
+    parts = seconds["embed passages"] + seconds["embed queries"] + seconds["search"]
+    assert parts + seconds["other"] == pytest.approx(seconds["total"], abs=0.2)

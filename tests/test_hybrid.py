@@ -9,7 +9,7 @@ import pytest
 
 from semsearch import Document, Embedder, Filters, Index, IndexFormatError, InputError
 from semsearch.lexical import LexicalIndex
-from semsearch.retrieval import MODES, fuse
+from semsearch.retrieval import MODES, Mode, fuse
 
 DOCS = [
     Document(
@@ -51,7 +51,9 @@ def index(embedder: Embedder) -> Index:
 
 
 def test_every_mode_finds_the_obvious_document(index: Index) -> None:
-    for mode in MODES:
+    modes: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+    assert set(modes) == set(MODES)
+    for mode in modes:
         assert index.search("crude oil output cut", k=1, mode=mode)[0].doc_id == "oil", mode
     # A made-up product code: only exact terms find it, and hybrid keeps that.
     assert index.search("ZX9", k=1, mode="lexical")[0].doc_id == "zx9"
@@ -103,7 +105,7 @@ def test_dense_mode_equals_exact_inner_product(index: Index, embedder: Embedder)
 
 def test_lexical_index_follows_add_replace_remove_and_rollback(index: Index) -> None:
     def lexical_ids() -> list[int]:
-        return index._lexical.ids().tolist()
+        return [int(i) for i in index._lexical.ids()]
 
     def store_ids() -> list[int]:
         return index._store.passage_ids()
@@ -136,6 +138,44 @@ def test_lexical_saved_in_the_same_generation_and_verified(index: Index, tmp_pat
     index.save(tmp_path)
     with pytest.raises(IndexFormatError, match="lexical passage ids differ"):
         Index.load(tmp_path, model=index.embedder)
+
+
+def test_hybrid_finds_what_each_signal_alone_misses(embedder: Embedder) -> None:
+    filler = "Officials met on Monday about the budget, staff, fuel, fees, parking and cargo."
+    ix = Index(model=embedder)
+    ix.add(
+        [
+            *DOCS,
+            # The same words in another order: equal BM25 (the tie goes to the earlier id).
+            Document(id="apart", text=f"The runway opens in May. {filler} Flights go to Gwadar."),
+            Document(
+                id="together", text=f"Flights go to Gwadar. The runway opens in May. {filler}"
+            ),
+        ]
+    )
+    query = "Gwadar runway opens"
+    lexical = ix.search(query, k=2, mode="lexical")
+    assert [h.doc_id for h in lexical] == ["apart", "together"]
+    assert lexical[0].score == pytest.approx(lexical[1].score)
+    assert ix.search(query, k=1)[0].doc_id == "together"
+    # No shared term: BM25 finds nothing, the hybrid still finds it through the embedding.
+    assert ix.search("petrol costs", k=1, mode="lexical") == []
+    assert ix.search("petrol costs", k=1)[0].doc_id == "oil"
+
+
+def test_fusion_outranks_each_signal_alone() -> None:
+    # Candidate 0 is the answer: the cosine prefers 1, BM25 prefers 2, and only candidate 0
+    # holds all the query terms close together.
+    dense = np.asarray([0.55, 0.60, 0.20], dtype=np.float32)
+    lexical = np.asarray([9.0, 5.0, 10.0], dtype=np.float32)
+    proximity = np.asarray([1.0, 0.3, 0.4], dtype=np.float32)
+    assert np.argmax(dense) == 1 and np.argmax(lexical) == 2
+    fused = fuse(dense, lexical, proximity)
+    assert np.argmax(fused) == 0
+    # Shares add up to one: a fused score is at most the best cosine could give.
+    assert fuse(np.ones(1, np.float32), np.ones(1, np.float32), np.ones(1, np.float32))[0] == (
+        pytest.approx(1.0)
+    )
 
 
 def test_fusion_normalises_each_signal() -> None:

@@ -120,3 +120,46 @@ def test_top_matches_breaks_ties_by_id() -> None:
     ids = np.asarray([9, 3, 5], dtype=np.int64)
     scores = np.asarray([1.0, 1.0, 0.0], dtype=np.float32)
     assert top_matches(ids, scores, 5)[0].tolist() == [3, 9]
+
+
+def brute_proximity(docs: list[list[str]], doc: list[str], query: list[str], window: int) -> float:
+    """The definition, written out: the best window's share of the query's Lucene idf, each
+    distinct query term once; a term in no document has df 0."""
+    n = len(docs)
+
+    def idf(term: str) -> float:
+        df = sum(term in d for d in docs)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    terms = set(query)
+    total = sum(idf(t) for t in terms)
+    best = 0.0
+    for start in range(max(len(doc), 1)):
+        inside = set(doc[start : start + window]) & terms
+        best = max(best, sum(idf(t) for t in inside))
+    return best / total if total else 0.0
+
+
+def test_proximity_matches_its_definition() -> None:
+    texts = [
+        "Oil prices rose in Vienna as exporters met.",
+        "Oil exporters met. The talks were long and the hotel was cold and the food was poor "
+        "and nobody agreed on anything at all. Prices in Vienna rose later.",
+        "Vienna hosts many meetings.",
+        "Cats and dogs",
+    ]
+    index = LexicalIndex()
+    index.add([1, 2, 3, 4], texts)
+    tok = Tokenizer()
+    docs = [tok.terms(t) for t in texts]
+    for query in ["oil prices Vienna", "exporters met in Vienna", "cats", "oil zebra", "the"]:
+        for window in (3, 10):
+            got = index.proximity(query, np.asarray([1, 2, 3, 4, 99]), window=window)
+            want = [brute_proximity(docs, d, tok.terms(query), window) for d in docs]
+            assert np.allclose(got[:4], want, atol=1e-6), (query, window)
+            assert got[4] == 0.0  # not in the index
+    # All terms together beats the same terms spread over a long passage.
+    together, spread = index.proximity("oil prices Vienna", np.asarray([1, 2]))
+    assert together == pytest.approx(1.0) and spread < 0.8
+    # A query term no passage holds keeps the others from counting as a full match.
+    assert index.proximity("oil zebra", np.asarray([1]))[0] < 0.5
