@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -82,6 +81,11 @@ def ensure_export(directory: Path, load_torch_model: Callable[[], Any], *, quant
 
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): concurrent exports then both write, atomically
+        yield
+        return
     with open(directory / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
