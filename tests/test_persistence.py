@@ -361,6 +361,18 @@ def test_memory_mapped_load_then_change_and_save(
     idx.remove(MANY[0].id)
     assert not idx.vectors._mapped and report.embedded == 1
     idx.save()
+    # Mapped again, then changed after a save removed the mapped file: copied from the mapping.
+    other = Index.load(target, model=embedder)
+    assert other.vectors._mapped
+    other.save(tmp_path / "elsewhere")
+    idx.remove("new")
+    idx.save()
+    other.remove(MANY[1].id)
+    assert not other.vectors._mapped and len(other.vectors) == len(MANY) - 1
+    other.save()
+    assert MANY[1].id not in Index.load(tmp_path / "elsewhere", model=embedder)
+    idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
+    idx.save()
     again = Index.load(target, model=embedder)
     assert "new" in again and MANY[0].id not in again
     assert again.vectors.kind == "ivf-sq8" and len(again.vectors) == len(MANY)
