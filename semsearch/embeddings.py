@@ -105,9 +105,10 @@ class Embedder:
     """Turns texts into normalised float32 vectors. The model loads on first use, not before.
 
     ``backend``: "torch" (sentence-transformers), "onnx" (the same model exported to ONNX and
-    run by onnxruntime without torch: same vectors, far faster start) or "onnx-int8" (that
-    export with int8 weights: faster encoding, slightly different vectors). ONNX exports are
+    run by onnxruntime without torch: same vectors, faster, far faster start) or "onnx-int8"
+    (that export with int8 weights: faster still, slightly different vectors). ONNX exports are
     made with torch on first use and cached (see :func:`semsearch.onnx_backend.cache_root`).
+    The default is "onnx" for the bundled model and "torch" for others.
     """
 
     def __init__(
@@ -116,8 +117,9 @@ class Embedder:
         *,
         device: str = "cpu",
         batch_size: int = 32,
-        backend: Backend = "torch",
+        backend: Backend | None = None,
     ):
+        backend = backend or default_backend(model)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if backend != "torch" and device != "cpu":
@@ -237,10 +239,13 @@ def precision_of(backend: str) -> str:
     return "int8" if backend in INT8_BACKENDS else "fp32"
 
 
+def default_backend(model: str) -> Backend:
+    """ONNX for the bundled model (the same vectors as torch, faster, and no torch import once
+    exported: a fast start); torch for other models, whose pipelines may not export."""
+    return "onnx" if canonical_model_name(model) == DEFAULT_MODEL else "torch"
+
+
 def loading_backend(model: str, built_with: str) -> Backend:
     """The backend that opens an index built by ``built_with``: int8 indexes are searched with
-    int8; fp32 ones of the bundled model with its ONNX export (same vectors, no torch import:
-    a fast start); others with the backend that built them."""
-    if built_with in INT8_BACKENDS:
-        return "onnx-int8"
-    return "onnx" if canonical_model_name(model) == DEFAULT_MODEL else "torch"
+    int8, fp32 ones with the model's default backend."""
+    return "onnx-int8" if built_with in INT8_BACKENDS else default_backend(model)

@@ -47,7 +47,7 @@ class Index:
                 )
             self.embedder = model
         else:
-            self.embedder = Embedder(model, backend=backend or "torch")
+            self.embedder = Embedder(model, backend=backend)
         self._requested_tokens = max_tokens
         self._overlap = overlap
         self.include_title = include_title

@@ -26,14 +26,21 @@ QUERIES = [
 
 
 @pytest.fixture(scope="module")
-def onnx(embedder: Embedder) -> Embedder:
+def torch_embedder() -> Embedder:
+    e = Embedder(backend="torch")
+    _ = e.model
+    return e
+
+
+@pytest.fixture(scope="module")
+def onnx(torch_embedder: Embedder) -> Embedder:
     e = Embedder(backend="onnx")
     _ = e.model  # exports with the session's torch model (already loaded) on first use
     return e
 
 
 @pytest.fixture(scope="module")
-def int8(embedder: Embedder) -> Embedder:
+def int8(torch_embedder: Embedder) -> Embedder:
     e = Embedder(backend="onnx-int8")
     _ = e.model
     return e
@@ -46,7 +53,10 @@ def texts() -> list[str]:
     return [*passages, *QUERIES, "x", "word " * 600]  # one past the 256 tokens the model reads
 
 
-def test_fp32_export_reproduces_torch(embedder: Embedder, onnx: Embedder, texts: list[str]) -> None:
+def test_fp32_export_reproduces_torch(
+    torch_embedder: Embedder, onnx: Embedder, texts: list[str]
+) -> None:
+    embedder = torch_embedder
     want, got = embedder.encode(texts), onnx.encode(texts)
     assert got.shape == want.shape and got.dtype == np.float32
     assert float((got * want).sum(axis=1).min()) > 0.9999
@@ -81,8 +91,9 @@ def test_bundled_index_searches_alike_with_onnx_and_torch(onnx: Embedder) -> Non
 
 
 def test_int8_is_close_but_never_mixed_with_fp32(
-    embedder: Embedder, int8: Embedder, texts: list[str], sample_file: Path, tmp_path: Path
+    torch_embedder: Embedder, int8: Embedder, texts: list[str], sample_file: Path, tmp_path: Path
 ) -> None:
+    embedder = torch_embedder
     cosines = (int8.encode(texts) * embedder.encode(texts)).sum(axis=1)
     assert cosines.min() > 0.97 and cosines.max() < 0.99999  # quantised: close, not equal
     assert int8.precision == "int8" and embedder.precision == "fp32"
@@ -122,6 +133,12 @@ def test_exports_are_cached_outside_the_repository(
     assert [p.name for p in directory.iterdir() if p.name.startswith("model.ort")]
     again = OnnxModel(directory).encode(texts, batch_size=2)
     assert np.allclose(again, first, atol=1e-6)
+
+
+def test_default_backend_is_onnx_for_the_bundled_model_only(tmp_path: Path) -> None:
+    assert Embedder().backend == "onnx" and Index().embedder.backend == "onnx"
+    assert Embedder("all-MiniLM-L6-v2").backend == "onnx"
+    assert Embedder(str(tmp_path)).backend == "torch"  # a model of one's own: no export tried
 
 
 def test_unknown_backend_is_refused() -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     "--backend",
     type=click.Choice(["torch", "onnx", "onnx-int8"]),
     help="Embedding runtime; onnx-int8 is faster with slightly different vectors "
-    "[default: torch for a new index, else what it was built with].",
+    "[default: onnx for the bundled model, else torch; int8 if the index was built with it].",
 )
 @click.option(
     "--max-tokens",
