@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -12,8 +13,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SemsearchError
-from .onnx_backend import OnnxModel, ensure_export, export_dir
+from .errors import SemsearchError, SemsearchWarning
+from .onnx_backend import ExportCacheError, OnnxModel, ensure_export, export_dir
 from .passages import Span
 
 Vectors = npt.NDArray[np.float32]
@@ -163,7 +164,15 @@ class Embedder:
                 if key not in _LOADED:
                     quantized = self.backend in INT8_BACKENDS
                     directory = export_dir(self.name, self._source)
-                    ensure_export(directory, self._torch_model, quantized=quantized)
+                    try:
+                        ensure_export(directory, self._torch_model, quantized=quantized)
+                    except ExportCacheError as exc:
+                        if quantized:
+                            raise
+                        # torch gives the same vectors: slower to start, but it works.
+                        warnings.warn(f"{exc}; using torch instead", SemsearchWarning, stacklevel=2)
+                        self._model = self._torch_model()
+                        return self._model
                     _LOADED[key] = OnnxModel(directory, quantized=quantized)
                 self._model = _LOADED[key]
         return self._model

@@ -32,6 +32,10 @@ _CHECK_TEXTS = ["Hi.", "Putin and Sharif exchanged letters.", "word " * 400]
 _CHECK_MIN_COSINE = 0.9999
 
 
+class ExportCacheError(SemsearchError):
+    """The export cache cannot be written (read-only home, full disk)."""
+
+
 def cache_root() -> Path:
     """$SEMSEARCH_CACHE, else $XDG_CACHE_HOME/semsearch, else ~/.cache/semsearch."""
     if env := os.environ.get("SEMSEARCH_CACHE"):
@@ -76,7 +80,7 @@ def ensure_export(directory: Path, load_torch_model: Callable[[], Any], *, quant
             if quantized and not is_exported(directory, quantized=True):
                 _quantize(directory)
     except OSError as exc:
-        raise SemsearchError(f"{directory}: cannot write the ONNX export ({exc})") from None
+        raise ExportCacheError(f"{directory}: cannot write the ONNX export ({exc})") from None
 
 
 @contextlib.contextmanager

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import Embedder, Index, ModelMismatchError, read_articles
+from semsearch import (
+    Embedder,
+    Index,
+    ModelMismatchError,
+    SemsearchError,
+    SemsearchWarning,
+    read_articles,
+)
 from semsearch.embeddings import batch_threads
 from semsearch.onnx_backend import FP32_FILE, INT8_FILE, OnnxModel, cache_root, export_dir
 
@@ -139,6 +146,26 @@ def test_default_backend_is_onnx_for_the_bundled_model_only(tmp_path: Path) -> N
     assert Embedder().backend == "onnx" and Index().embedder.backend == "onnx"
     assert Embedder("all-MiniLM-L6-v2").backend == "onnx"
     assert Embedder(str(tmp_path)).backend == "torch"  # a model of one's own: no export tried
+
+
+def test_unwritable_cache_falls_back_to_torch_for_fp32_only(
+    torch_embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semsearch.embeddings as embeddings
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(blocked))
+    # Only the torch model stays loaded, so the ONNX backends must look for their export.
+    monkeypatch.setattr(
+        embeddings, "_LOADED", {k: v for k, v in embeddings._LOADED.items() if k[1] == "cpu"}
+    )
+    fallback = Embedder(backend="onnx")
+    with pytest.warns(SemsearchWarning, match="cannot write the ONNX export.*using torch"):
+        vec = fallback.encode_query("Putin Sharif letters")
+    assert float(vec[0] @ torch_embedder.encode_query("Putin Sharif letters")[0]) > 0.9999
+    with pytest.raises(SemsearchError, match="cannot write the ONNX export"):
+        _ = Embedder(backend="onnx-int8").model
 
 
 def test_unknown_backend_is_refused() -> None:
