@@ -6,7 +6,7 @@ SciFact and SQuAD indexes are built once into --cache (outside the repo) and reu
 dense is also measured as BEIR measures it (each document's first max_seq_length tokens only).
 RealTime QA (evaluation only): per week, that week's articles are indexed in memory and each
 question searched; reported is the share whose top 5 passages contain the gold choice. Only
-vectors keyed by a hash of the text are cached (--cache/rtqa-vectors.npz), never article text.
+vectors keyed by a hash of the text are cached (--cache/rtqa-WEEK-vectors.npz), never article text.
 --tune scores every fusion method and weight from stored candidate scores (no re-embedding):
 weights are chosen on half the SQuAD questions (even positions), then reported on the other
 half and on SciFact, which tuning never sees.
@@ -195,29 +195,40 @@ def rtqa_week(week: str) -> tuple[list[Document], list[tuple[str, str, bool]]]:
     return list(docs.values()), questions
 
 
-def rtqa(cache: Path, *, k: int = 5) -> dict[str, Any]:
-    """Share of questions whose top ``k`` passages contain the gold choice, per mode."""
-    embedder = HashedCache(cache / "rtqa-vectors.npz")
-    weeks = sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
-    found: dict[rt.Mode, list[tuple[bool, bool]]] = {m: [] for m in MODES}
+def rtqa(cache: Path, *, k: int = 5, weeks: list[str] | None = None) -> dict[str, Any]:
+    """Share of questions whose top ``k`` passages contain the gold choice, per mode, overall
+    and per week."""
+    weeks = weeks or sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
+    rows: dict[str, dict[rt.Mode, list[tuple[bool, bool]]]] = {}
     for week in weeks:
         docs, questions = rtqa_week(week)
-        index = Index(model=embedder)  # in memory only: the articles are never written
-        index.add(docs)
+        # One cache per week, so that weeks can run in parallel processes.
+        index = Index(model=HashedCache(cache / f"rtqa-{week}-vectors.npz"))
+        index.add(docs)  # in memory only: the articles are never written
         hits = search_all(index, [q for q, _, _ in questions], k=k, modes=MODES)
-        for mode in MODES:
-            for (_, gold, answerable), top in zip(questions, hits[mode], strict=True):
-                found[mode].append((answerable, any(fold(gold) in fold(h.text) for h in top)))
-        log(f"rtqa {week}: {len(docs)} articles, {len(questions)} questions")
-    out: dict[str, Any] = {}
-    for mode, rows in found.items():
-        sure = [hit for answerable, hit in rows if answerable]
-        out[mode] = {
-            f"answerable gold in top {k}": round(float(np.mean(sure)), 4),
-            f"all gold in top {k}": round(float(np.mean([hit for _, hit in rows])), 4),
+        rows[week] = {
+            mode: [
+                (answerable, any(fold(gold) in fold(h.text) for h in top))
+                for (_, gold, answerable), top in zip(questions, hits[mode], strict=True)
+            ]
+            for mode in MODES
         }
-    out["questions"] = len(found["hybrid"])
-    out["answerable"] = sum(a for a, _ in found["hybrid"])
+        log(f"rtqa {week}: {len(docs)} articles: {json.dumps(_rtqa_summary(rows[week], k))}")
+    every = {mode: [r for week in rows.values() for r in week[mode]] for mode in MODES}
+    return {"all": _rtqa_summary(every, k), **{w: _rtqa_summary(r, k) for w, r in rows.items()}}
+
+
+def _rtqa_summary(rows: dict[rt.Mode, list[tuple[bool, bool]]], k: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "questions": len(rows["hybrid"]),
+        "answerable": sum(a for a, _ in rows["hybrid"]),
+    }
+    for mode, found in rows.items():
+        sure = [hit for answerable, hit in found if answerable]
+        out[mode] = {
+            f"answerable: gold in top {k}": round(float(np.mean(sure)), 4) if sure else None,
+            f"all: gold in top {k}": round(float(np.mean([hit for _, hit in found])), 4),
+        }
     return out
 
 
@@ -227,12 +238,13 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--skip-rtqa", action="store_true")
     parser.add_argument("--only-rtqa", action="store_true")
+    parser.add_argument("--weeks", nargs="*", help="RealTime QA weeks (YYYYMMDD) [all]")
     args = parser.parse_args()
     if args.tune:
         print(json.dumps(tune(args.cache), indent=1))
         return
     if args.only_rtqa:
-        print(json.dumps({"realtimeqa": rtqa(args.cache)}, indent=1))
+        print(json.dumps({"realtimeqa": rtqa(args.cache, weeks=args.weeks)}, indent=1))
         return
     sf_dir = DATA / "beir-scifact"
     queries, qrels = beir_queries(sf_dir)
@@ -252,7 +264,7 @@ def main() -> None:
     )
     log(json.dumps(results, indent=1))
     if not args.skip_rtqa:
-        results["realtimeqa"] = rtqa(args.cache)
+        results["realtimeqa"] = rtqa(args.cache, weeks=args.weeks)
     print(json.dumps(results, indent=1))
 
 
