@@ -76,6 +76,17 @@ def test_eval_beir_builds_then_reuses_an_index(
     assert [line.split()[0] for line in out[1:]] == ["dense", "lexical", "hybrid"]
 
 
+def test_eval_builds_with_the_backend_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, index = _beir(tmp_path / "beir"), tmp_path / "index"
+    args = ["eval", str(data), "--index", str(index), "--modes", "dense", "--json"]
+    assert main([*args, "--backend", "onnx-int8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dense"]["Recall@100"] == 1.0
+    assert json.loads((index / "manifest.json").read_text())["model"]["backend"] == "onnx-int8"
+
+
 def test_eval_squad_reports_gold_paragraph_recall(
     tmp_path: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
 ) -> None:

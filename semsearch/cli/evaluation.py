@@ -14,6 +14,7 @@ from ..errors import SemsearchError
 from .base import cli
 
 if TYPE_CHECKING:
+    from ..embeddings import Backend
     from ..evaluate import Clock
     from ..index import Index
 
@@ -51,6 +52,12 @@ def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str
     help="Index only the first passage-sized piece of each document (the first max_seq_length "
     "tokens), as BEIR's published dense baselines do; --index must then name an index built so.",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "onnx", "onnx-int8"]),
+    help="Embedding runtime of a built index (a reused one keeps its own) "
+    "[default: onnx for the bundled model, else torch].",
+)
 @click.option("--answers", is_flag=True, help="SQuAD only: also score answers (Index.ask).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
@@ -60,6 +67,7 @@ def eval_command(
     split: str,
     modes: list[Any],
     first_tokens: bool,
+    backend: Backend | None,
     answers: bool,
     limit: int | None,
     as_json: bool,
@@ -78,13 +86,13 @@ def eval_command(
         if limit is not None:
             queries = dict(list(queries.items())[:limit])
             qrels = {q: qrels[q] for q in queries}
-        index = _index(index_dir, lambda: ev.beir_corpus(data), first_tokens, clock)
+        index = _index(index_dir, lambda: ev.beir_corpus(data), first_tokens, backend, clock)
         results = ev.evaluate_beir(index, queries, qrels, modes=modes, clock=clock)
         count = len(queries)
     else:
         docs, questions = ev.squad_data(data)
         questions = questions[:limit] if limit is not None else questions
-        index = _index(index_dir, lambda: docs, first_tokens, clock)
+        index = _index(index_dir, lambda: docs, first_tokens, backend, clock)
         results = ev.evaluate_squad(index, questions, modes=modes, answers=answers, clock=clock)
         count = len(questions)
     seconds = {"total": time.perf_counter() - start, **clock.seconds}
@@ -102,13 +110,23 @@ def eval_command(
     click.echo(f"{count} queries, {seconds['total']:.1f} s ({parts})", err=True)
 
 
-def _index(index_dir: Path | None, documents: Any, first_tokens: bool, clock: Clock) -> Index:
+def _index(
+    index_dir: Path | None,
+    documents: Any,
+    first_tokens: bool,
+    backend: Backend | None,
+    clock: Clock,
+) -> Index:
     with clock.time("index build or load"):
-        return _build_or_load(index_dir, documents, first_tokens, clock)
+        return _build_or_load(index_dir, documents, first_tokens, backend, clock)
 
 
 def _build_or_load(
-    index_dir: Path | None, documents: Any, first_tokens: bool, clock: Clock
+    index_dir: Path | None,
+    documents: Any,
+    first_tokens: bool,
+    backend: Backend | None,
+    clock: Clock,
 ) -> Index:
     from .. import manifest as mf
     from ..evaluate import first_tokens as cut
@@ -120,7 +138,7 @@ def _build_or_load(
         if index_dir.exists() and any(index_dir.iterdir()):
             raise SemsearchError(f"{index_dir}: not an index and not empty")
         index_dir.mkdir(parents=True, exist_ok=True)
-    index = Index()
+    index = Index(backend=backend)
     docs = documents()
     encode = index.embedder.encode
 
