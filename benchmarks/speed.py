@@ -101,8 +101,9 @@ def bench_indexing(
 
 
 def bench_reindex(docs: list[Document], embedder: Embedder, workdir: Path) -> dict[str, Any]:
-    """First run: a new index of ``docs``, saved (default backend). Second run, as `semsearch index` would do it:
-    load the saved index, add the same documents with one article changed, save."""
+    """First run: a new index of ``docs``, saved (default backend). Second run, as
+    `semsearch index` would do it: load the saved index, add the same documents with one article
+    changed, save."""
     target = workdir / "reindex"
     t0 = time.perf_counter()
     index = Index(model=embedder)
