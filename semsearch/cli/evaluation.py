@@ -86,13 +86,17 @@ def eval_command(
         if limit is not None:
             queries = dict(list(queries.items())[:limit])
             qrels = {q: qrels[q] for q in queries}
-        index = _index(index_dir, lambda: ev.beir_corpus(data), first_tokens, backend, clock)
+        with clock.time("index build or load"):
+            index = _build_or_load(
+                index_dir, lambda: ev.beir_corpus(data), first_tokens, backend, clock
+            )
         results = ev.evaluate_beir(index, queries, qrels, modes=modes, clock=clock)
         count = len(queries)
     else:
         docs, questions = ev.squad_data(data)
         questions = questions[:limit] if limit is not None else questions
-        index = _index(index_dir, lambda: docs, first_tokens, backend, clock)
+        with clock.time("index build or load"):
+            index = _build_or_load(index_dir, lambda: docs, first_tokens, backend, clock)
         results = ev.evaluate_squad(index, questions, modes=modes, answers=answers, clock=clock)
         count = len(questions)
     seconds = {"total": time.perf_counter() - start, **clock.seconds}
@@ -108,17 +112,6 @@ def eval_command(
     _print_table(results)
     parts = ", ".join(f"{k} {v:.1f}" for k, v in seconds.items() if k != "total")
     click.echo(f"{count} queries, {seconds['total']:.1f} s ({parts})", err=True)
-
-
-def _index(
-    index_dir: Path | None,
-    documents: Any,
-    first_tokens: bool,
-    backend: Backend | None,
-    clock: Clock,
-) -> Index:
-    with clock.time("index build or load"):
-        return _build_or_load(index_dir, documents, first_tokens, backend, clock)
 
 
 def _build_or_load(
