@@ -18,6 +18,7 @@ import numpy as np
 
 from semsearch import Answer, Document, Index, IndexFormatError
 from semsearch.answers import content_words
+from semsearch.evaluate import squad_data
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SQUAD = DATA / "squad-v1.1-dev" / "dev-v1.1.json"
@@ -41,17 +42,16 @@ class Question:
 
 
 def load_squad(path: Path = SQUAD) -> tuple[list[Document], list[Question]]:
-    """The 2,067 paragraphs as documents (title + paragraph) and the 10,570 questions."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    docs, questions = [], []
-    for a, article in enumerate(data):
-        title = article["title"].replace("_", " ")
-        for p, para in enumerate(article["paragraphs"]):
-            doc_id = f"{a}-{p}"
-            docs.append(Document(id=doc_id, title=title, text=para["context"]))
-            for qa in para["qas"]:
-                golds = tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
-                questions.append(Question(qa["id"], qa["question"], doc_id, a, golds))
+    """The 2,067 paragraphs as documents (title + paragraph) and the 10,570 questions, read by
+    ``semsearch.evaluate.squad_data``; each question also knows its article (paragraph ids are
+    "<article>-<paragraph>") and lists each distinct gold answer once."""
+    docs, read = squad_data(path)
+    questions = [
+        Question(
+            q.id, q.text, q.doc_id, int(q.doc_id.split("-")[0]), tuple(dict.fromkeys(q.answers))
+        )
+        for q in read
+    ]
     return docs, questions
 
 
