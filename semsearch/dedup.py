@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,15 @@ class Duplicates:
         buffer = io.BytesIO()
         np.savez(buffer, ids=ids, signatures=sigs)
         path.write_bytes(buffer.getvalue())
+
+    def writers(self) -> dict[str, Callable[[Path], None]]:
+        """Manifest role -> writer of that file (every role starts with "dedup")."""
+        return {"dedup.npz": self.save}
+
+    @classmethod
+    def open(cls, files: Mapping[str, Path]) -> Duplicates:
+        """Read the files ``writers`` wrote (role -> path); raises ValueError when they are bad."""
+        return cls.load(files["dedup.npz"])
 
     @classmethod
     def load(cls, path: Path) -> Duplicates:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,15 @@ class LexicalIndex:
 
     def save(self, path: Path) -> None:
         path.write_bytes(self.to_bytes())
+
+    def writers(self) -> dict[str, Callable[[Path], None]]:
+        """Manifest role -> writer of that file (every role starts with "lexical")."""
+        return {"lexical.npz": self.save}
+
+    @classmethod
+    def open(cls, files: Mapping[str, Path]) -> LexicalIndex:
+        """Read the files ``writers`` wrote (role -> path); raises ValueError when they are bad."""
+        return cls.load(files["lexical.npz"])
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:

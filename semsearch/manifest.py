@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,11 @@ READABLE_VERSIONS = (2, 3)
 MANIFEST = "manifest.json"
 _LOCK = ".semsearch.lock"
 # Only files matching this are ever deleted as leftovers: never a user's file in the folder.
+# A role is "<part>.<ext>" or "<part>-<name>.<ext>"; the generation's two hex runs make the
+# name specific enough that no file of a user's is mistaken for one of ours.
 _OURS = re.compile(
-    r"^(vectors|ann|store|lexical|dedup)\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz)(\.tmp)?$"
-    r"|^manifest\.json\.tmp$"
+    r"^(vectors|ann|store|lexical|dedup)(-[a-z0-9]+)*\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz|npy)"
+    r"(\.tmp)?$|^manifest\.json\.tmp$"
 )
 
 
@@ -142,6 +145,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{path}: index format version {version!r}; "
             f"this semsearch reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
+    expected: dict[Path, str] = {}
     for role, entry in manifest["files"].items():
         try:
             name, size, digest = str(entry["name"]), int(entry["bytes"]), str(entry["sha256"])
@@ -157,9 +161,27 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             raise IndexFormatError(
                 f"{file}: {actual} bytes, the manifest says {size} (truncated or changed)"
             )
-        if sha256_file(file) != digest:
-            raise IndexFormatError(f"{file}: checksum does not match the manifest (file changed)")
+        expected[file] = digest
+    # hashlib releases the GIL on large blocks: files are hashed in parallel, one per core.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(expected), os.cpu_count() or 1))) as pool:
+        for file, actual_digest in zip(expected, pool.map(sha256_file, expected), strict=True):
+            if actual_digest != expected[file]:
+                raise IndexFormatError(
+                    f"{file}: checksum does not match the manifest (file changed)"
+                )
     return manifest
+
+
+def part_files(directory: Path, manifest: dict[str, Any], part: str) -> dict[str, Path]:
+    """Role -> path of every file of one part ("lexical": "lexical.npz", "lexical-terms.npy")."""
+    files = {
+        role: directory / str(entry["name"])
+        for role, entry in manifest["files"].items()
+        if role.split(".", 1)[0].split("-", 1)[0] == part
+    }
+    if not files:
+        raise IndexFormatError(f"{directory / MANIFEST}: names no {part} files")
+    return files
 
 
 def file_path(directory: Path, manifest: dict[str, Any], role: str) -> Path:

@@ -59,8 +59,8 @@ def save_index(index: Index, target: Path) -> None:
     writers = {
         **vectors.writers(),
         "store.sqlite": index._store.save,
-        "lexical.npz": index._lexical.save,
-        "dedup.npz": index._dups.save,
+        **index._lexical.writers(),
+        **index._dups.writers(),
     }
     try:
         with mf.locked(target):
@@ -126,8 +126,8 @@ def load_index(
             mf.file_path(directory, manifest, "vectors.faiss"), ann, manifest.get("vector_index")
         )
         index._store = Store.load(mf.file_path(directory, manifest, "store.sqlite"))
-        index._lexical = LexicalIndex.load(mf.file_path(directory, manifest, "lexical.npz"))
-        index._dups = Duplicates.load(mf.file_path(directory, manifest, "dedup.npz"))
+        index._lexical = LexicalIndex.open(mf.part_files(directory, manifest, "lexical"))
+        index._dups = Duplicates.open(mf.part_files(directory, manifest, "dedup"))
     except (RuntimeError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
         # FAISS reports a bad file as RuntimeError; SQLite as sqlite3.Error.
         raise IndexFormatError(f"{directory}: cannot read the index files ({exc})") from None
