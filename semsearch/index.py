@@ -19,6 +19,7 @@ from .persistence import chunking, load_index, save_index
 from .retrieval import Filters, Mode, Parts, run_search
 from .store import Store
 from .types import Document, Hit, Passage
+from .vector_backends import BACKENDS as VECTOR_BACKENDS
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Index:
         max_tokens: int | None = None,
         overlap: int = 0,
         include_title: bool = True,
+        vector_index: str = "auto",
+        memory_budget: int | None = None,
     ) -> None:
         if isinstance(model, Embedder):
             if backend is not None and backend != model.backend:
@@ -53,6 +56,8 @@ class Index:
         self.include_title = include_title
         self._settings: ChunkSettings | None = None
         self._vectors: VectorIndex | None = None
+        self._vector_options: dict[str, Any] = {}
+        self.configure_vectors(vector_index=vector_index, memory_budget=memory_budget)
         self._store = Store()
         self._lexical = LexicalIndex()
         self._dups = Duplicates()
@@ -78,8 +83,27 @@ class Index:
     @property
     def vectors(self) -> VectorIndex:
         if self._vectors is None:
-            self._vectors = VectorIndex(self.embedder.dimension)
+            self._vectors = VectorIndex(self.embedder.dimension, **self._vector_options)
         return self._vectors
+
+    def configure_vectors(
+        self, *, vector_index: str = "auto", memory_budget: int | None = None
+    ) -> None:
+        """Choose the FAISS index type (``auto``: by corpus size; or flat, ivf-sq8, ivf-pq) and
+        the memory budget in bytes that ``auto`` keeps the search structure within. A built
+        index that no longer fits is rebuilt now from its stored vectors, never re-embedded."""
+        if vector_index != "auto" and vector_index not in VECTOR_BACKENDS:
+            raise ValueError(
+                f"unknown vector index {vector_index!r}; choose from auto, "
+                f"{', '.join(VECTOR_BACKENDS)}"
+            )
+        if memory_budget is not None and memory_budget <= 0:
+            raise ValueError(f"memory budget must be positive, got {memory_budget}")
+        self._vector_options = {"backend": vector_index}
+        if memory_budget is not None:
+            self._vector_options["memory_budget"] = memory_budget
+        if self._vectors is not None:
+            self._vectors.retarget(backend=vector_index, memory_budget=memory_budget)
 
     # -- reading -------------------------------------------------------------------------------
 

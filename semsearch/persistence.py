@@ -51,7 +51,7 @@ def save_index(index: Index, target: Path) -> None:
             "backend": index.embedder.backend,
         },
         "index_type": vectors.kind,
-        "vector_index": vectors.config.to_json(),
+        "vector_index": {**vectors.config.to_json(), "memory_budget": vectors.memory_budget},
         "chunking": chunking(index),
         "counts": {"documents": docs, "passages": passages},
         "next_id": index._next_id,

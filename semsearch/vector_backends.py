@@ -63,7 +63,9 @@ class Config:
             raise ValueError(f"unknown vector index settings {data!r}")
         fields = set(cls.__dataclass_fields__)
         config = cls(**{k: v for k, v in data.items() if k in fields})
-        if config.backend != "flat" and (config.nlist < 1 or config.nprobe < 1):
+        # A chosen type is not trained until MIN_TRAIN vectors exist: no lists before that.
+        trained = config.trained_on > 0
+        if config.backend != "flat" and trained and (config.nlist < 1 or config.nprobe < 1):
             raise ValueError(f"vector index settings without lists or probes {data!r}")
         return config
 

@@ -131,6 +131,21 @@ class VectorIndex:
             self._exact = faiss.deserialize_index(faiss.serialize_index(self._exact))
         self._mapped, self._source = False, None
 
+    def retarget(self, *, backend: str = "auto", memory_budget: int | None = None) -> None:
+        """Choose the index type by size (``auto``) or by name, within ``memory_budget`` bytes,
+        and rebuild from the stored vectors now if the current structure no longer fits."""
+        if backend != "auto" and backend not in BACKENDS:
+            raise ValueError(f"unknown vector backend {backend!r}; choose from auto, {BACKENDS}")
+        if memory_budget is not None:
+            if memory_budget <= 0:
+                raise ValueError(f"memory budget must be positive, got {memory_budget}")
+            self.memory_budget = memory_budget
+        self.config = replace(self.config, pinned=backend != "auto")
+        if backend not in ("auto", self.config.backend):
+            self.rebuild(backend)
+        else:
+            self._review()
+
     def _review(self) -> None:
         """Rebuild when the corpus has outgrown (or shrunk below) the current structure."""
         target = needs_rebuild(self.config, len(self), self.dimension, self.memory_budget)
@@ -264,6 +279,7 @@ class VectorIndex:
         info: dict[str, Any] = {"backend": self.config.backend, "vectors": len(self)}
         if self.config.backend != "flat":
             info.update(self.config.to_json())
+        info["memory_budget"] = self.memory_budget
         info["memory_mapped"] = self._mapped
         return info
 
@@ -299,6 +315,7 @@ class VectorIndex:
         flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
         store = faiss.read_index(str(exact), flags)
         settings = Config() if config is None else Config.from_json(config)
+        budget = int(config.get("memory_budget", MEMORY_BUDGET)) if config else MEMORY_BUDGET
         approx = None
         if settings.backend != "flat" and ann is None and store.ntotal >= MIN_TRAIN:
             raise ValueError(f"the manifest names no approximate index for {settings.backend}")
@@ -313,7 +330,14 @@ class VectorIndex:
             ids = np.sort(stored_ids(ivf))
             if not np.array_equal(ids, np.sort(faiss.vector_to_array(store.id_map))):
                 raise ValueError(f"{ann.name}: ids differ from the exact vectors' ids")
-        vectors = cls(int(store.d), _exact=store, _ann=approx, _config=settings, _mapped=mapped)
+        vectors = cls(
+            int(store.d),
+            memory_budget=budget,
+            _exact=store,
+            _ann=approx,
+            _config=settings,
+            _mapped=mapped,
+        )
         if mapped:
             vectors._source = (exact, exact.stat().st_size)
         return vectors

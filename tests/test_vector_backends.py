@@ -136,6 +136,8 @@ def test_unknown_backend_and_bad_settings_refused() -> None:
     with pytest.raises(ValueError, match="unknown vector backend"):
         VectorIndex(D, backend="hnsw-42")
     with pytest.raises(ValueError):
-        vb.Config.from_json({"backend": "ivf-sq8", "nlist": 0, "nprobe": 0})
+        vb.Config.from_json({"backend": "ivf-sq8", "nlist": 0, "nprobe": 0, "trained_on": 5000})
+    # Chosen but not yet trained (fewer than MIN_TRAIN vectors): no lists is right then.
+    assert vb.Config.from_json({"backend": "ivf-sq8", "pinned": True}).nlist == 0
     with pytest.raises(ValueError):
         vb.Config.from_json({"backend": "lsh"})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -17,6 +18,25 @@ from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 if TYPE_CHECKING:
     from ..embeddings import Backend
     from ..index import Index
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5 only
+    """A size in bytes: a plain number or one with a unit (KB, MB, GB; KiB, MiB, GiB)."""
+
+    name = "size"
+    units: ClassVar[dict[str, int]] = {
+        **{"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12},
+        **{"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40},
+    }
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+        unit = match and self.units.get(match.group(2).lower())
+        if not match or unit is None or float(match.group(1)) * unit < 1:
+            self.fail(f"{value!r} is not a size such as 512MB, 2GiB or 1000000", param, ctx)
+        return int(float(match.group(1)) * unit)
 
 
 @cli.command("index")
@@ -48,6 +68,19 @@ if TYPE_CHECKING:
     metavar="BYTES",
     help="Largest file or JSONL line read [default: 20 MiB].",
 )
+@click.option(
+    "--vector-index",
+    type=click.Choice(["auto", "flat", "ivf-sq8", "ivf-pq"]),
+    help="FAISS index type; auto chooses by corpus size and memory budget, and changes type "
+    "as the corpus grows [default: auto, or what the index was set to].",
+)
+@click.option(
+    "--memory-budget",
+    type=ByteSize(),
+    metavar="SIZE",
+    help="Memory the vector search structure may use, e.g. 2GB or 512MiB; auto picks the "
+    "most accurate type that fits [default: 4GiB, or what the index was set to].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def index_command(
     paths: tuple[Path, ...],
@@ -60,6 +93,8 @@ def index_command(
     exclude: tuple[str, ...],
     strict: bool,
     max_file_size: int | None,
+    vector_index: str | None,
+    memory_budget: int | None,
     quiet: bool,
 ) -> None:
     """Add the articles in PATHS (files or directories) to the index, creating it if needed.
@@ -100,6 +135,14 @@ def index_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--max-tokens") from None
 
+    retargeted = vector_index is not None or memory_budget is not None
+    if retargeted:
+        index.configure_vectors(
+            vector_index=vector_index
+            or ("auto" if not index.vectors.config.pinned else index.vectors.config.backend),
+            memory_budget=memory_budget,
+        )
+
     skipped: list[str] = []
     with _warnings_to_stderr(skipped):
         documents = read_articles(
@@ -115,7 +158,7 @@ def index_command(
         # Saving would create an empty index (or rewrite an unchanged one): almost always a
         # wrong path or pattern, which deserves a failing exit status.
         raise SemsearchError(f"no documents found in {', '.join(map(str, paths))}")
-    if report.added or report.replaced or not (index_dir / mf.MANIFEST).is_file():
+    if report.added or report.replaced or retargeted or not (index_dir / mf.MANIFEST).is_file():
         index.save(index_dir)  # not when nothing changed: the files on disk stay as they are
         _prepare_search_backend(index)
     if not quiet:
