@@ -22,7 +22,7 @@ from .errors import IndexFormatError, ModelMismatchError, SemsearchError
 from .lexical import LexicalIndex
 from .passages import ChunkSettings
 from .store import Store
-from .vectors import VectorIndex
+from .vector_files import open_vectors, vector_writers
 
 if TYPE_CHECKING:
     from .index import Index
@@ -57,7 +57,7 @@ def save_index(index: Index, target: Path) -> None:
         "next_id": index._next_id,
     }
     writers = {
-        **vectors.writers(),
+        **vector_writers(vectors),
         "store.sqlite": index._store.save,
         **index._lexical.writers(),
         **index._dups.writers(),
@@ -122,7 +122,7 @@ def load_index(
     files = manifest["files"]
     try:
         ann = mf.file_path(directory, manifest, "ann.faiss") if "ann.faiss" in files else None
-        index._vectors = VectorIndex.open(
+        index._vectors = open_vectors(
             mf.file_path(directory, manifest, "vectors.faiss"), ann, manifest.get("vector_index")
         )
         index._store = Store.load(mf.file_path(directory, manifest, "store.sqlite"))

@@ -28,7 +28,6 @@ from .vector_backends import (
     needs_rebuild,
     recall,
     sample_queries,
-    stored_ids,
     tune,
 )
 
@@ -36,8 +35,6 @@ Ids = npt.NDArray[np.int64]
 _faiss = faiss_module
 # A pinned approximate backend is trained once this many vectors exist; exact before.
 MIN_TRAIN = 256
-# Exact-store files at least this large are memory-mapped on load rather than read.
-MMAP_BYTES = 64 << 20
 _PAD = -np.finfo(np.float32).max
 
 
@@ -162,7 +159,9 @@ class VectorIndex:
         if len(self) < MIN_TRAIN:
             self._ann, self.config = None, Config(backend, pinned=self.config.pinned)
             return
-        vectors = self.all_vectors()
+        # A view of the stored vectors, not a copy: at a million that copy was 1.5 GB of peak
+        # memory. It stays valid for this call, which never changes the exact store.
+        vectors = self._stored_view()
         self._ann = None  # the old structure is freed before the new one is trained
         ann, config = build(
             backend,
@@ -180,8 +179,19 @@ class VectorIndex:
 
     def all_vectors(self) -> npt.NDArray[np.float32]:
         """Every stored vector, in :meth:`ids` order (a copy)."""
-        inner = _faiss().downcast_index(self._exact.index)
-        return np.asarray(inner.reconstruct_n(0, len(self)), dtype=np.float32)
+        copied: npt.NDArray[np.float32] = self._stored_view().copy()
+        return copied
+
+    def _stored_view(self) -> npt.NDArray[np.float32]:
+        """The exact store's vectors in place (read-only use; invalid after any change)."""
+        faiss = _faiss()
+        inner = faiss.downcast_index(self._exact.index)
+        n = len(self)
+        if not n:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        flat = faiss.rev_swig_ptr(inner.get_xb(), n * self.dimension)
+        view: npt.NDArray[np.float32] = np.asarray(flat, dtype=np.float32)
+        return view.reshape(n, self.dimension)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -266,9 +276,7 @@ class VectorIndex:
         if queries is None:
             rng = np.random.default_rng(seed)
             rows = np.sort(rng.choice(len(self), size=min(3 * probes, len(self)), replace=False))
-            inner = _faiss().downcast_index(self._exact.index)
-            picked = np.stack([inner.reconstruct(int(r)) for r in rows])
-            queries = sample_queries(picked, probes, seed)
+            queries = sample_queries(self._stored_view()[rows], probes, seed)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, len(self))
         truth = self._exact_search(queries, k, None)[1]
@@ -282,65 +290,6 @@ class VectorIndex:
         info["memory_budget"] = self.memory_budget
         info["memory_mapped"] = self._mapped
         return info
-
-    # -- bytes and files -----------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """The exact store only: enough to rebuild everything else."""
-        return bytes(_faiss().serialize_index(self._exact))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> VectorIndex:
-        faiss = _faiss()
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        vectors = cls(int(index.d), _exact=index)
-        vectors._review()
-        return vectors
-
-    def writers(self) -> dict[str, Callable[[Path], None]]:
-        """Manifest role -> writer of that file."""
-        faiss = _faiss()
-        out: dict[str, Callable[[Path], None]] = {
-            "vectors.faiss": lambda p: faiss.write_index(self._exact, str(p))
-        }
-        if self._ann is not None:
-            out["ann.faiss"] = lambda p: faiss.write_index(self._ann, str(p))
-        return out
-
-    @classmethod
-    def open(cls, exact: Path, ann: Path | None, config: Any) -> VectorIndex:
-        """Load saved files; the exact store is memory-mapped when large (read on touch)."""
-        faiss = _faiss()
-        mapped = exact.stat().st_size >= MMAP_BYTES
-        flags = faiss.IO_FLAG_MMAP_IFC if mapped else 0
-        store = faiss.read_index(str(exact), flags)
-        settings = Config() if config is None else Config.from_json(config)
-        budget = int(config.get("memory_budget", MEMORY_BUDGET)) if config else MEMORY_BUDGET
-        approx = None
-        if settings.backend != "flat" and ann is None and store.ntotal >= MIN_TRAIN:
-            raise ValueError(f"the manifest names no approximate index for {settings.backend}")
-        if ann is not None:
-            approx = faiss.read_index(str(ann))
-            ivf = faiss.extract_index_ivf(approx)
-            if approx.ntotal != store.ntotal or ivf.nlist != settings.nlist:
-                raise ValueError(
-                    f"{ann.name}: {approx.ntotal} vectors in {ivf.nlist} lists, expected "
-                    f"{store.ntotal} in {settings.nlist}"
-                )
-            ids = np.sort(stored_ids(ivf))
-            if not np.array_equal(ids, np.sort(faiss.vector_to_array(store.id_map))):
-                raise ValueError(f"{ann.name}: ids differ from the exact vectors' ids")
-        vectors = cls(
-            int(store.d),
-            memory_budget=budget,
-            _exact=store,
-            _ann=approx,
-            _config=settings,
-            _mapped=mapped,
-        )
-        if mapped:
-            vectors._source = (exact, exact.stat().st_size)
-        return vectors
 
 
 @contextlib.contextmanager

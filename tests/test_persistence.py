@@ -23,8 +23,8 @@ from semsearch import (
     IndexFormatError,
     ModelMismatchError,
     SemsearchError,
+    vector_files,
 )
-from semsearch import vectors as vectors_module
 from semsearch.cli import cli
 from semsearch.vectors import VectorIndex
 
@@ -351,7 +351,7 @@ def test_ivf_from_another_index_is_refused(saved_ivf: Path, tmp_path: Path, embe
 def test_memory_mapped_load_then_change_and_save(
     saved_ivf: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vectors_module, "MMAP_BYTES", 0)
+    monkeypatch.setattr(vector_files, "MMAP_BYTES", 0)
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     idx = Index.load(target, model=embedder)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from semsearch.vector_files import open_vectors, vector_writers
 from semsearch.vectors import VectorIndex
 
 
@@ -73,12 +76,15 @@ def test_fewer_qualifying_than_k_pads_with_minus_one() -> None:
     assert got[0][got[0] >= 0].tolist() == [11]
 
 
-def test_bytes_round_trip_and_reconstruct() -> None:
+def test_file_round_trip_and_reconstruct(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     index = VectorIndex(8)
     vecs = _unit(rng, 20, 8)
     index.add(np.arange(100, 120), vecs)
-    copy = VectorIndex.from_bytes(index.to_bytes())
+    (role, write), *rest = vector_writers(index).items()
+    assert role == "vectors.faiss" and not rest
+    write(tmp_path / role)
+    copy = open_vectors(tmp_path / role, None, index.config.to_json())
     assert copy.ids().tolist() == list(range(100, 120))
     np.testing.assert_array_equal(copy.reconstruct(np.array([105, 119])), vecs[[5, 19]])
 
