@@ -1,20 +1,21 @@
-"""Lexical BM25 over passages (bm25s): token ids kept per passage, the matrix rebuilt lazily."""
+"""Lexical BM25 over passages (bm25s): term ids in flat arrays, the matrix rebuilt on change."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from . import bm25_matrix, lexical_files
 from .vectors import Ids
 
 Scores = npt.NDArray[np.float32]
+Terms = npt.NDArray[np.int32]
 
 # bm25s's defaults (Lucene BM25, k1 1.5, b 0.75) with its splitter, English stopwords and the
 # Snowball English stemmer: the setup whose SciFact score (0.687 nDCG@10) is published.
@@ -22,7 +23,12 @@ K1 = 1.5
 B = 0.75
 PROXIMITY_WINDOW = 10
 """Terms (after stopwords) a passage window spans for proximity: about half a sentence."""
-_WORD = re.compile(r"(?u)\b\w\w+\b")
+# bm25s's r"(?u)\b\w\w+\b", without the boundary checks: a greedy run of two or more word
+# characters can only start and end at a word boundary, so the matches are the same, found faster.
+_WORD = re.compile(r"\w\w+")
+# Joins lowercased texts so one regex pass tokenises a batch: uppercase, so never a word of theirs.
+_SEP = "QQSEPQQ"
+_BATCH = 4096
 
 
 class Tokenizer:
@@ -32,29 +38,35 @@ class Tokenizer:
         import Stemmer
         from bm25s.stopwords import STOPWORDS_EN
 
-        self._stop = frozenset(STOPWORDS_EN)
-        self._stemmer = Stemmer.Stemmer("english")
+        self.stopwords = frozenset(STOPWORDS_EN)
+        self.stemmer = Stemmer.Stemmer("english")
         # Stemming is the slow part; news repeats words, so each distinct word is stemmed once.
         self._stems: dict[str, str] = {}
 
     def terms(self, text: str) -> list[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in self._stop]
+        words = [w for w in _WORD.findall(text.lower()) if w not in self.stopwords]
         new = [w for w in dict.fromkeys(words) if w not in self._stems]
         if new:
-            self._stems.update(zip(new, self._stemmer.stemWords(new), strict=True))
+            self._stems.update(zip(new, self.stemmer.stemWords(new), strict=True))
         return [self._stems[w] for w in words]
 
 
 class LexicalIndex:
-    """BM25 over stored passages. Terms are stored per passage (ids into a growing vocabulary),
-    because bm25s's matrix is static: it is rebuilt on the first search after a change."""
+    """BM25 over stored passages, kept as sorted passage ids, offsets and one flat array of
+    term ids (into a growing vocabulary). Additions and removals are queued and merged once,
+    before the next read; bm25s's matrix is static, so a change rebuilds it at the next search."""
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        self._terms: dict[int, npt.NDArray[np.int32]] = {}
+        self._ids: Ids = np.zeros(0, dtype=np.int64)
+        self._offsets: npt.NDArray[np.int64] = np.zeros(1, dtype=np.int64)
+        self._flat: Terms = np.zeros(0, dtype=np.int32)
+        # (ids, lengths, terms) per add; (ids, None, None) per remove: in call order.
+        self._queue: list[tuple[Ids, Any, Any]] = []
         self._tokenizer: Tokenizer | None = None
+        # Word -> term id (-1: stopword, -2: the batch separator), so a word is stemmed once.
+        self._codes: dict[str, int] = {_SEP: -2}
         self._bm25: Any = None
-        self._order: Ids = np.zeros(0, dtype=np.int64)
         self._idf: npt.NDArray[np.float64] = np.zeros(0)
 
     @property
@@ -64,57 +76,108 @@ class LexicalIndex:
         return self._tokenizer
 
     def __len__(self) -> int:
-        return len(self._terms)
+        return len(self.ids())
 
     def ids(self) -> Ids:
-        return np.asarray(sorted(self._terms), dtype=np.int64)
+        self._merge()
+        return self._ids
 
-    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        for pid, text in zip(ids, texts, strict=True):
-            terms = self.tokenizer.terms(text)
-            for term in terms:
-                self.vocab.setdefault(term, len(self.vocab))
-            self._terms[int(pid)] = np.asarray([self.vocab[t] for t in terms], dtype=np.int32)
+    def add(self, ids: Sequence[int] | Ids, texts: Sequence[str]) -> None:
+        """Index ``texts`` under ``ids`` (an id already here is replaced)."""
+        pids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(pids) != len(texts):
+            raise ValueError(f"{len(pids)} passage ids for {len(texts)} texts")
+        lengths, terms = self.encode(texts)
+        self._queue.append((pids, lengths, terms))
         self._bm25 = None
 
     def remove(self, ids: Sequence[int] | Ids) -> None:
-        for pid in ids:
-            self._terms.pop(int(pid), None)
+        self._queue.append((np.array(ids, dtype=np.int64).reshape(-1), None, None))
         self._bm25 = None
+
+    def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], Terms]:
+        """(terms per text, their ids in one array): ``tokenizer.terms`` of each, in bulk."""
+        codes, lengths, parts = self._codes, [], []
+        for s in range(0, len(texts), _BATCH):
+            batch = texts[s : s + _BATCH]
+            words = _WORD.findall(f" {_SEP} ".join(t.lower() for t in batch))
+            found = np.fromiter(map(codes.get, words, repeat(-3)), np.int32, count=len(words))
+            unknown = np.flatnonzero(found == -3)
+            if len(unknown):  # words never seen: stemmed once, then known for good
+                self._learn(list(dict.fromkeys(words[i] for i in unknown.tolist())))
+                found[unknown] = [codes[words[i]] for i in unknown.tolist()]
+            keep = found >= 0
+            text_of = np.cumsum(found == -2)
+            lengths.append(np.bincount(text_of[keep], minlength=len(batch)))
+            parts.append(found[keep])
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        return np.concatenate(lengths).astype(np.int64), np.concatenate(parts)
+
+    def _learn(self, words: list[str]) -> None:
+        stop = self.tokenizer.stopwords
+        kept = [w for w in words if w not in stop]
+        self._codes.update((w, -1) for w in words if w in stop)
+        for word, stem in zip(kept, self.tokenizer.stemmer.stemWords(kept), strict=True):
+            self._codes[word] = self.vocab.setdefault(stem, len(self.vocab))
+
+    def _merge(self) -> None:
+        """Apply the queued additions and removals: the last operation on an id decides."""
+        if not self._queue:
+            return
+        adds = [(i, n, t) for i, n, t in self._queue if n is not None]
+        n_base = len(self._ids)
+        events = np.concatenate([self._ids, *(i for i, _, _ in self._queue)])
+        # Row of each event among the base rows, then the added ones; -1 for a removal.
+        source, row = [np.arange(n_base)], n_base
+        for pids, lengths, _ in self._queue:
+            if lengths is None:
+                source.append(np.full(len(pids), -1))
+            else:
+                source.append(np.arange(row, row + len(pids)))
+                row += len(pids)
+        order = np.argsort(events, kind="stable")
+        ids = events[order]
+        last = np.ones(len(ids), dtype=bool)  # the last event of each id
+        last[:-1] = ids[1:] != ids[:-1]
+        rows = np.concatenate(source)[order[last]]
+        win = rows >= 0
+        self._ids, rows = ids[last][win], rows[win]
+        lengths = np.concatenate([np.diff(self._offsets), *(n for _, n, _ in adds)])
+        self._offsets = np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64)
+        self._flat = _take(self._flat, [t for _, _, t in adds], lengths, rows)
+        self._queue = []
 
     def _matrix(self) -> Any:
         """The bm25s retriever over the current passages, built now if anything changed."""
+        self._merge()
         if self._bm25 is None:
-            import bm25s
-
-            self._order = self.ids()
-            retriever = bm25s.BM25(k1=K1, b=B)
-            # An empty passage (only stopwords) has no terms; bm25s needs the length all the same.
-            docs = [self._terms[int(pid)].tolist() for pid in self._order]
-            retriever.scores = retriever.build_index_from_ids(
-                unique_token_ids=list(range(len(self.vocab))),
-                corpus_token_ids=docs,
-                show_progress=False,
-            )
-            # Documents per term, from the matrix's term columns: Lucene's idf, as BM25 uses it.
-            df = np.diff(np.asarray(retriever.scores["indptr"], dtype=np.float64))
-            self._idf = np.log1p((len(self._order) - df + 0.5) / (df + 0.5))
-            self._bm25 = retriever
+            scores = bm25_matrix.build(self._flat, self._offsets, len(self.vocab), k1=K1, b=B)
+            self._install(scores)
         return self._bm25
+
+    def _install(self, scores: dict[str, Any]) -> None:
+        import bm25s
+
+        retriever = bm25s.BM25(k1=K1, b=B)
+        retriever.scores = scores
+        retriever.nonoccurrence_array = None  # what build_index_from_ids sets for Lucene BM25
+        # Documents per term, from the matrix's term columns: Lucene's idf, as BM25 uses it.
+        self._idf = bm25_matrix.lucene_idf(np.diff(scores["indptr"]), len(self._ids))
+        self._bm25 = retriever
 
     def query_terms(self, query: str) -> list[int]:
         return [self.vocab[t] for t in self.tokenizer.terms(query) if t in self.vocab]
 
     def scores(self, query: str) -> tuple[Ids, Scores]:
         """(passage ids, BM25 score of each for ``query``), over every passage."""
-        if not self._terms:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         bm25 = self._matrix()
+        if not len(self._ids):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         terms = self.query_terms(query)
         if not terms:
-            return self._order, np.zeros(len(self._order), dtype=np.float32)
-        scores = bm25.get_scores_from_ids(terms)
-        return self._order, np.asarray(scores, dtype=np.float32)
+            return self._ids, np.zeros(len(self._ids), dtype=np.float32)
+        return self._ids, np.asarray(bm25.get_scores_from_ids(terms), dtype=np.float32)
 
     def proximity(self, query: str, ids: Ids, *, window: int = PROXIMITY_WINDOW) -> Scores:
         """Per passage of ``ids``: the largest share of the query's IDF weight (each distinct
@@ -124,28 +187,29 @@ class LexicalIndex:
         same terms scattered over a long passage. A passage unknown here scores 0.
         """
         out = np.zeros(len(ids), dtype=np.float32)
-        if not self._terms:
-            return out
         self._matrix()
+        if not len(self._ids):
+            return out
         words = set(self.tokenizer.terms(query))
         terms = np.asarray(sorted(self.vocab[w] for w in words if w in self.vocab), dtype=np.int32)
         weights = self._idf[terms]
         # A query term no passage holds is as rare as a term can be: it still counts in the
         # query's weight, so matching the other terms is not mistaken for matching them all.
         unseen = len(words) - len(terms)
-        total = float(weights.sum()) + unseen * float(np.log1p((len(self._order) + 0.5) / 0.5))
+        total = float(weights.sum()) + unseen * float(np.log1p((len(self._ids) + 0.5) / 0.5))
         if not len(terms) or total <= 0:
             return out
-        empty = np.zeros(0, dtype=np.int32)
-        sequences = [self._terms.get(int(pid), empty) for pid in ids.tolist()]
-        lengths = np.asarray([len(q) for q in sequences], dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        known = self._ids[at] == ids
+        lengths = np.where(known, self._offsets[at + 1] - self._offsets[at], 0)
         if not lengths.sum():
             return out
-        flat = np.concatenate(sequences)
+        flat = self._flat[_ragged(self._offsets[at], lengths)]
         # One pass over every candidate at once: each passage starts `window` positions after
         # the previous one ends, so that no window reaches into the next passage.
         starts = np.concatenate([[0], np.cumsum(lengths + window)[:-1]])
-        owner = np.repeat(np.arange(len(sequences)), lengths)
+        owner = np.repeat(np.arange(len(ids)), lengths)
         position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         hit = np.flatnonzero(np.isin(flat, terms))
         if not len(hit):
@@ -167,50 +231,50 @@ class LexicalIndex:
 
     # -- persistence: numpy arrays and a JSON vocabulary, no pickle -----------------------------
 
-    def to_bytes(self) -> bytes:
-        order = self.ids()
-        arrays = [self._terms[int(pid)] for pid in order]
-        lengths = np.asarray([len(a) for a in arrays], dtype=np.int64)
-        vocab = sorted(self.vocab, key=self.vocab.__getitem__)
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            ids=order,
-            lengths=lengths,
-            terms=np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int32),
-            vocab=np.frombuffer(json.dumps(vocab, ensure_ascii=False).encode(), dtype=np.uint8),
-        )
-        return buffer.getvalue()
-
-    def save(self, path: Path) -> None:
-        path.write_bytes(self.to_bytes())
-
     def writers(self) -> dict[str, Callable[[Path], None]]:
-        """Manifest role -> writer of that file (every role starts with "lexical")."""
-        return {"lexical.npz": self.save}
+        """Manifest role -> writer of that file (every role starts with "lexical"). The matrix
+        is built here if stale: saving is where that cost belongs, not the first query."""
+        self._matrix()
+        return lexical_files.writers(
+            list(self.vocab), self._ids, self._offsets, self._flat, self._bm25.scores, (K1, B)
+        )
 
     @classmethod
     def open(cls, files: Mapping[str, Path]) -> LexicalIndex:
-        """Read the files ``writers`` wrote (role -> path); raises ValueError when they are bad."""
-        return cls.load(files["lexical.npz"])
-
-    @classmethod
-    def load(cls, path: Path) -> LexicalIndex:
-        """Read a saved index; raises ValueError when the file does not hold one."""
-        with np.load(path, allow_pickle=False) as data:
-            ids, lengths, terms = data["ids"], data["lengths"], data["terms"]
-            vocab = json.loads(data["vocab"].tobytes().decode())
-        if len(ids) != len(lengths) or int(lengths.sum()) != len(terms):
-            raise ValueError("term counts do not add up")
-        if len(terms) and (terms.min() < 0 or terms.max() >= len(vocab)):
-            raise ValueError("term ids outside the vocabulary")
+        """Read the files ``writers`` wrote (role -> path); large arrays are memory-mapped.
+        Raises ValueError when they are bad."""
+        saved = lexical_files.read(files)
         index = cls()
-        index.vocab = {term: i for i, term in enumerate(vocab)}
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        index._terms = {
-            int(pid): terms[bounds[i] : bounds[i + 1]].astype(np.int32) for i, pid in enumerate(ids)
-        }
+        index.vocab = {term: i for i, term in enumerate(saved.vocab)}
+        index._ids, index._offsets, index._flat = saved.ids, saved.offsets, saved.terms
+        if saved.matrix is not None and saved.params == (K1, B):
+            index._install(saved.matrix)
         return index
+
+
+def _ragged(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """Positions starts[i] .. starts[i] + lengths[i] - 1 of every i, one after the other."""
+    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    positions: npt.NDArray[np.int64] = np.arange(int(lengths.sum()), dtype=np.int64) + shift
+    return positions
+
+
+def _take(base: Terms, added: list[Terms], lengths: npt.NDArray[np.int64], rows: Any) -> Terms:
+    """Terms of ``rows`` (numbered over the base's rows, then the added ones), in that order."""
+    if np.array_equal(rows, np.arange(len(lengths))):  # nothing dropped, nothing reordered
+        return np.concatenate([base, *added]) if added else base
+    if np.all(np.diff(rows) > 0):
+        # Rows dropped (removed or replaced), the rest in order: masks, no index arrays.
+        keep = np.zeros(len(lengths), dtype=bool)
+        keep[rows] = True
+        mask = np.repeat(keep, lengths)
+        n_terms = len(base)
+        tail = np.concatenate(added)[mask[n_terms:]] if added else base[:0]
+        kept: Terms = np.concatenate([base[mask[:n_terms]], tail])
+        return kept
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    terms: Terms = np.concatenate([base, *added])[_ragged(offsets[rows], lengths[rows])]
+    return terms
 
 
 def indexed_text(title: str, text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -87,33 +88,76 @@ def test_add_and_remove_rebuild_the_matrix() -> None:
     assert index.ids().tolist() == [1, 2]
 
 
-def test_save_and_load_without_pickle(tmp_path: Path) -> None:
+def save(index: LexicalIndex, directory: Path) -> dict[str, Path]:
+    """What the manifest does with ``writers``, minus the generation names."""
+    files = {}
+    for role, write in index.writers().items():
+        files[role] = directory / role
+        write(files[role])
+    return files
+
+
+def test_save_and_open_without_pickle_memory_mapped(tmp_path: Path) -> None:
     index = LexicalIndex()
     index.add([5, 7, 9], CORPUS[:3])
-    path = tmp_path / "lexical.npz"
-    index.save(path)
-    with np.load(path, allow_pickle=False) as data:
-        assert sorted(data.files) == ["ids", "lengths", "terms", "vocab"]
-    loaded = LexicalIndex.load(path)
+    files = save(index, tmp_path)
+    assert all(role.startswith("lexical") for role in files)
+    with np.load(files["lexical.npz"], allow_pickle=False) as data:
+        assert sorted(data.files) == ["ids", "num_docs", "offsets", "params", "vocab"]
+    loaded = LexicalIndex.open(files)
     assert loaded.ids().tolist() == [5, 7, 9]
-    for query in ["cat", "stock markets"]:
+    # The matrix was saved current: it is read, mapped, not rebuilt.
+    assert isinstance(loaded._bm25.scores["data"], np.memmap)
+    assert isinstance(loaded._flat, np.memmap)
+    for query in ["cat", "stock markets", "zebra"]:
         assert np.array_equal(loaded.scores(query)[1], index.scores(query)[1])
-    empty = LexicalIndex()
-    empty.save(path)
-    assert len(LexicalIndex.load(path)) == 0
+        ids = np.asarray([5, 7, 9, 11])
+        assert np.array_equal(loaded.proximity(query, ids), index.proximity(query, ids))
+    # A loaded (mapped) index still changes and saves.
+    loaded.add([11], CORPUS[3:4])
+    loaded.remove([5])
+    (tmp_path / "again").mkdir()
+    again = LexicalIndex.open(save(loaded, tmp_path / "again"))
+    assert again.ids().tolist() == [7, 9, 11]
+    assert again.search("Vienna", 5)[0].tolist() == [11]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert len(LexicalIndex.open(save(LexicalIndex(), empty))) == 0
 
 
-def test_load_refuses_inconsistent_arrays(tmp_path: Path) -> None:
-    path = tmp_path / "bad.npz"
+def format3(
+    path: Path, ids: list[int], lengths: list[int], terms: list[int], vocab: list[str]
+) -> None:
+    """A format-3 index's lexical.npz, as that version wrote it."""
     np.savez(
         path,
-        ids=np.asarray([1]),
-        lengths=np.asarray([5]),
-        terms=np.zeros(2, np.int32),
-        vocab=np.frombuffer(b'["a"]', dtype=np.uint8),
+        ids=np.asarray(ids, dtype=np.int64),
+        lengths=np.asarray(lengths, dtype=np.int64),
+        terms=np.asarray(terms, dtype=np.int32),
+        vocab=np.frombuffer(json.dumps(vocab).encode(), dtype=np.uint8),
     )
+
+
+def test_opens_a_format3_file_and_rebuilds_its_matrix(tmp_path: Path) -> None:
+    index = LexicalIndex()
+    index.add([2, 4, 6, 8, 10], CORPUS)
+    encoded = [index.encode([t])[1].tolist() for t in CORPUS]
+    path = tmp_path / "lexical.npz"
+    format3(
+        path,
+        [2, 4, 6, 8, 10],
+        [len(e) for e in encoded],
+        [t for e in encoded for t in e],
+        list(index.vocab),
+    )
+    loaded = LexicalIndex.open({"lexical.npz": path})
+    assert loaded._bm25 is None and loaded.ids().tolist() == [2, 4, 6, 8, 10]
+    for query in ["cat", "oil prices", "dog barked"]:
+        assert np.array_equal(loaded.scores(query)[1], index.scores(query)[1])
+    bad = tmp_path / "bad.npz"
+    format3(bad, [1], [5], [0, 0], ["a"])
     with pytest.raises(ValueError, match="do not add up"):
-        LexicalIndex.load(path)
+        LexicalIndex.open({"lexical.npz": bad})
 
 
 def test_top_matches_breaks_ties_by_id() -> None:
