@@ -69,7 +69,7 @@ def corpus(n: int, sigma: float, seed: int) -> tuple[list[str], list[str], np.nd
 
 def phase_build(args: argparse.Namespace) -> dict[str, Any]:
     from semsearch import Document, Index
-    from semsearch.dedup import signature
+    from semsearch.dedup import signatures
     from semsearch.lexical import indexed_text
     from semsearch.types import Passage
     from semsearch.vectors import VectorIndex
@@ -84,10 +84,13 @@ def phase_build(args: argparse.Namespace) -> dict[str, Any]:
     lexical_texts: list[str] = []
     # Copies get their own MinHash signatures (the real one xor a per-copy random mask) so the
     # cycled copies do not all collapse into duplicate groups, which real news does not do.
-    real_sigs = [signature(b) for b in bodies]
+    real_sigs = signatures(bodies)
     copies = n // len(bodies) + 1
     masks = np.random.default_rng(args.seed).integers(0, 2**32, (copies, 128), dtype=np.uint32)
     masks[0] = 0
+    sigs = real_sigs[rows] ^ masks[np.arange(n) // len(bodies), : real_sigs.shape[1]]
+    index._dups.add_signatures(ids, sigs)
+    del sigs
     db.execute("BEGIN")
     for i in range(n):
         row, copy = int(rows[i]), i // len(bodies)
@@ -102,7 +105,6 @@ def phase_build(args: argparse.Namespace) -> dict[str, Any]:
         passage = Passage(doc.id, 0, 0, len(doc.text), doc.text, id=int(ids[i]))
         store.put_passages([passage], [f"synthetic:{row}:{copy}"])
         lexical_texts.append(indexed_text(doc.title, doc.text))
-        index._dups._sigs[int(ids[i])] = real_sigs[row] ^ masks[copy, : len(real_sigs[row])]
     db.execute("COMMIT")
     index._next_id = n + 1
     store_s = time.perf_counter() - t0

@@ -1,145 +1,231 @@
-"""Exact and near-duplicate passages: MinHash (datasketch) of word shingles, LSH-banded groups."""
+"""Exact and near-duplicate passages: signatures kept per passage id, groups saved with them."""
 
 from __future__ import annotations
 
-import io
-import re
-from collections.abc import Callable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
+from .minhash import (
+    BANDS,
+    NUM_PERM,
+    SHINGLE,
+    THRESHOLD,
+    Signatures,
+    near_duplicate_rows,
+    signature,
+    signatures,
+)
 from .vectors import Ids
 
 if TYPE_CHECKING:
     from .store import Store
 
-# 64 permutations in 16 bands of 4 rows: pairs at Jaccard 0.8 share a band with probability
-# 1 - (1 - 0.8**4)**16 > 0.999, pairs at 0.3 only 12% of the time (and are then verified).
-NUM_PERM = 64
-BANDS = 16
-THRESHOLD = 0.8
-"""Estimated Jaccard similarity of word 3-shingles from which two passages count as one text:
-syndicated copies differ by a dateline, a byline or a changed word, which keeps them far above
-0.8, while distinct stories on one topic share few 3-word runs."""
-SHINGLE = 3
-_WORD = re.compile(r"\w+")
-Signatures = npt.NDArray[np.uint32]
-
-
-def signature(text: str) -> Signatures:
-    """MinHash of the lower-cased word 3-shingles of ``text`` (exact copies: equal signatures)."""
-    from datasketch import MinHash
-
-    words = _WORD.findall(text.lower())
-    shingles = {" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
-    minhash = MinHash(num_perm=NUM_PERM, seed=1)
-    minhash.update_batch([s.encode() for s in shingles])
-    # datasketch keeps values below 2**32 in uint64: uint32 halves the file without loss.
-    return np.asarray(minhash.hashvalues, dtype=np.uint32)
+__all__ = [
+    "BANDS",
+    "NUM_PERM",
+    "SHINGLE",
+    "THRESHOLD",
+    "Duplicates",
+    "duplicate_report",
+    "near_duplicate_rows",
+    "signature",
+    "signatures",
+]
+GROUPS_ROLE = "dedup.npz"
+SIGNATURES_ROLE = "dedup-signatures.npy"
 
 
 class Duplicates:
-    """Signatures of every passage; duplicate groups computed on demand after a change."""
+    """Signatures of every passage (one matrix, rows in id order) and their duplicate groups.
+
+    Additions and removals are buffered and merged into the matrix when next read, so adding
+    one article to a large index costs no copy of the matrix per call; groups are computed when
+    read after a change, and saved, so a loaded index never recomputes them.
+    """
 
     def __init__(self) -> None:
-        self._sigs: dict[int, Signatures] = {}
-        self._groups: dict[int, int] | None = None
+        self._ids: Ids = np.zeros(0, dtype=np.int64)
+        self._sigs: Signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        # Buffered changes in call order: (sequence number, ids, signatures) and id -> sequence
+        # number of its latest removal; a row survives unless removed after it was added.
+        self._added: list[tuple[int, Ids, Signatures]] = []
+        self._removed: dict[int, int] = {}
+        self._seq = 0
+        self._groups: dict[int, int] | None = {}
+        self._stored: tuple[Ids, Ids] | None = None  # groups as read from a file
 
     def __len__(self) -> int:
-        return len(self._sigs)
+        self._merge()
+        return len(self._ids)
 
     def ids(self) -> Ids:
-        return np.asarray(sorted(self._sigs), dtype=np.int64)
+        self._merge()
+        return self._ids
 
     def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
-        for pid, text in zip(ids, texts, strict=True):
-            self._sigs[int(pid)] = signature(text)
-        self._groups = None
+        self.add_signatures(ids, signatures(texts))
 
-    def remove(self, ids: Sequence[int] | Ids) -> None:
-        for pid in ids:
-            self._sigs.pop(int(pid), None)
-        self._groups = None
+    def add_signatures(self, ids: Sequence[int] | Ids, sigs: Signatures) -> None:
+        """Add precomputed signatures (one row per id); an id already present is replaced."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        sigs = np.asarray(sigs, dtype=np.uint32)
+        if sigs.shape != (len(ids), NUM_PERM):
+            raise ValueError(f"signatures of shape {sigs.shape} for {len(ids)} ids")
+        if len(ids):
+            self._seq += 1
+            self._added.append((self._seq, ids, sigs))
+            self._changed()
+
+    def remove(self, ids: Iterable[int] | Ids) -> None:
+        self._seq += 1
+        self._removed.update(dict.fromkeys(map(int, ids), self._seq))
+        self._changed()
+
+    def _changed(self) -> None:
+        self._groups = self._stored = None
+
+    def _merge(self) -> None:
+        if not self._added and not self._removed:
+            return
+        ids = np.concatenate([self._ids, *(i for _, i, _ in self._added)])
+        seq = np.concatenate(
+            [np.zeros(len(self._ids), np.int64)]
+            + [np.full(len(i), s, np.int64) for s, i, _ in self._added]
+        )
+        keep = np.ones(len(ids), dtype=bool)
+        if self._removed:
+            gone = np.fromiter(self._removed, np.int64, len(self._removed))
+            when = np.fromiter(self._removed.values(), np.int64, len(self._removed))
+            order = np.argsort(gone)
+            gone, when = gone[order], when[order]
+            pos = np.minimum(np.searchsorted(gone, ids), len(gone) - 1)
+            keep = (gone[pos] != ids) | (when[pos] < seq)
+        # Of rows with one id, the latest addition wins.
+        order = np.lexsort((seq, ids))
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = ids[order[1:]] != ids[order[:-1]]
+        rows = order[last & keep[order]]
+        base = len(self._ids)
+        sigs = np.empty((len(rows), NUM_PERM), dtype=np.uint32)
+        old = rows < base
+        sigs[old] = self._sigs[rows[old]]
+        if not old.all():
+            extra = np.concatenate([s for _, _, s in self._added])
+            sigs[~old] = extra[rows[~old] - base]
+        self._ids, self._sigs = ids[rows], sigs
+        self._added, self._removed = [], {}
 
     def groups(self) -> dict[int, int]:
         """Passage id -> the smallest id of its duplicate group, for passages that have one."""
         if self._groups is None:
-            self._groups = self._compute()
+            if self._stored is not None:
+                members, reps = self._stored
+            else:
+                self._merge()
+                rows, roots = near_duplicate_rows(self._sigs)
+                members, reps = self._ids[rows], self._ids[roots]
+            self._groups = dict(zip(members.tolist(), reps.tolist(), strict=True))
         return self._groups
 
-    def _compute(self) -> dict[int, int]:
-        ids = self.ids()
-        if len(ids) < 2:
-            return {}
-        sigs = np.stack([self._sigs[int(i)] for i in ids])
-        parent = np.arange(len(ids))
-
-        def root(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = int(parent[i])
-            return i
-
-        rows = NUM_PERM // BANDS
-        for band in range(BANDS):
-            keys = np.ascontiguousarray(sigs[:, band * rows : (band + 1) * rows])
-            _, bucket, counts = np.unique(
-                keys.view(np.dtype((np.void, keys.dtype.itemsize * rows))).ravel(),
-                return_inverse=True,
-                return_counts=True,
-            )
-            shared = np.flatnonzero(counts[bucket] > 1)
-            # Each bucket member is checked against the bucket's first member only: linear in
-            # the bucket's size even when boilerplate fills one bucket with thousands of rows.
-            first: dict[int, int] = {}
-            for row in shared.tolist():
-                head = first.setdefault(int(bucket[row]), row)
-                if head != row and np.mean(sigs[row] == sigs[head]) >= THRESHOLD:
-                    a, b = root(row), root(head)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
-        roots = np.asarray([root(i) for i in range(len(ids))])
-        grouped = np.flatnonzero(np.bincount(roots, minlength=len(ids))[roots] > 1)
-        return {int(ids[i]): int(ids[roots[i]]) for i in grouped}
-
     def exact(self, a: int, b: int) -> bool:
-        return bool(np.array_equal(self._sigs[a], self._sigs[b]))
+        self._merge()
+        rows = np.searchsorted(self._ids, [a, b])
+        return bool(np.array_equal(self._sigs[rows[0]], self._sigs[rows[1]]))
 
-    # -- persistence: one uint32 matrix, no pickle ---------------------------------------------
-
-    def save(self, path: Path) -> None:
-        ids = self.ids()
-        sigs = (
-            np.stack([self._sigs[int(i)] for i in ids])
-            if len(ids)
-            else np.zeros((0, NUM_PERM), dtype=np.uint32)
-        )
-        buffer = io.BytesIO()
-        np.savez(buffer, ids=ids, signatures=sigs)
-        path.write_bytes(buffer.getvalue())
+    # -- persistence: no pickle; the matrix is memory-mapped, since searches never read it -----
 
     def writers(self) -> dict[str, Callable[[Path], None]]:
         """Manifest role -> writer of that file (every role starts with "dedup")."""
-        return {"dedup.npz": self.save}
+        return {GROUPS_ROLE: self._write_groups, SIGNATURES_ROLE: self._write_signatures}
+
+    def _write_groups(self, path: Path) -> None:
+        groups = self.groups()  # computed here when stale: saving is where the cost belongs
+        members = np.fromiter(groups, np.int64, len(groups))
+        reps = np.fromiter(groups.values(), np.int64, len(groups))
+        order = np.argsort(members)
+        with open(path, "wb") as f:
+            np.savez(f, ids=self.ids(), members=members[order], reps=reps[order])
+
+    def _write_signatures(self, path: Path) -> None:
+        self._merge()
+        with open(path, "wb") as f:
+            np.save(f, self._sigs, allow_pickle=False)
 
     @classmethod
     def open(cls, files: Mapping[str, Path]) -> Duplicates:
-        """Read the files ``writers`` wrote (role -> path); raises ValueError when they are bad."""
-        return cls.load(files["dedup.npz"])
-
-    @classmethod
-    def load(cls, path: Path) -> Duplicates:
-        """Read saved signatures; raises ValueError when the file does not hold them."""
-        with np.load(path, allow_pickle=False) as data:
-            ids, sigs = data["ids"], data["signatures"]
-        if sigs.shape != (len(ids), NUM_PERM) or sigs.dtype != np.uint32:
-            raise ValueError(f"signatures of shape {sigs.shape}, expected ({len(ids)}, {NUM_PERM})")
+        """Read the files ``writers`` wrote (role -> path), or a format-3 "dedup.npz" holding
+        ids and signatures (groups then computed when first read); ValueError when bad."""
+        if GROUPS_ROLE not in files:
+            raise ValueError(f"no {GROUPS_ROLE} among the duplicate files {sorted(files)}")
+        path = files[GROUPS_ROLE]
+        arrays = _read_npz(path)
         dups = cls()
-        dups._sigs = {int(pid): sigs[i] for i, pid in enumerate(ids)}
+        if "signatures" in arrays:
+            ids, sigs = _require(arrays, path, "ids", "signatures")
+            stored = None
+        else:
+            ids, members, reps = _require(arrays, path, "ids", "members", "reps")
+            if SIGNATURES_ROLE not in files:
+                raise ValueError(f"{path}: no {SIGNATURES_ROLE} beside it")
+            sigs_path = files[SIGNATURES_ROLE]
+            try:
+                sigs = np.load(sigs_path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise ValueError(f"{sigs_path}: not a signature matrix ({exc})") from None
+            _check_groups(path, ids, members, reps)
+            stored = (members, reps)
+        _check_signatures(path, ids, sigs)
+        dups._ids, dups._sigs = ids, sigs
+        dups._groups, dups._stored = None, stored
         return dups
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a duplicate-groups file ({exc})") from None
+
+
+def _require(arrays: dict[str, Any], path: Path, *keys: str) -> list[Any]:
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {', '.join(missing)}")
+    return [arrays[k] for k in keys]
+
+
+def _check_signatures(path: Path, ids: Any, sigs: Any) -> None:
+    if ids.dtype != np.int64 or ids.ndim != 1 or np.any(np.diff(ids) <= 0):
+        raise ValueError(f"{path}: passage ids are not increasing 64-bit integers")
+    if sigs.dtype != np.uint32 or sigs.shape != (len(ids), NUM_PERM):
+        raise ValueError(
+            f"{path}: signatures of shape {sigs.shape} and type {sigs.dtype}, expected "
+            f"({len(ids)}, {NUM_PERM}) uint32"
+        )
+
+
+def _check_groups(path: Path, ids: Ids, members: Any, reps: Any) -> None:
+    if (
+        members.dtype != np.int64
+        or reps.dtype != np.int64
+        or members.shape != reps.shape
+        or members.ndim != 1
+    ):
+        raise ValueError(f"{path}: duplicate groups are not two equal 64-bit integer arrays")
+    if np.any(np.diff(members) <= 0) or not np.isin(members, ids).all():
+        raise ValueError(f"{path}: duplicate group members are not increasing passage ids")
+    pos = np.minimum(np.searchsorted(members, reps), max(len(members) - 1, 0))
+    if len(reps) and not (
+        np.all(reps <= members) and np.all(members[pos] == reps) and np.all(reps[pos] == reps)
+    ):
+        raise ValueError(f"{path}: a duplicate group's representative is not its smallest member")
+    if len(reps) and np.unique(reps, return_counts=True)[1].min() < 2:
+        raise ValueError(f"{path}: a duplicate group has a single member")
 
 
 def duplicate_report(dups: Duplicates, store: Store) -> dict[str, Any]:

@@ -146,12 +146,10 @@ class Index:
             raise SemsearchError(
                 f"no document with id {', '.join(map(repr, unknown))} in the index"
             )
-        db = self._store.db
-        db.execute("BEGIN")
         removed: list[int] = []
-        for doc_id in dict.fromkeys(ids):
-            removed.extend(self._store.delete_document(doc_id))
-        db.execute("COMMIT")
+        with self._store.transaction():
+            for doc_id in dict.fromkeys(ids):
+                removed.extend(self._store.delete_document(doc_id))
         self._lexical.remove(removed)
         self._dups.remove(removed)
         return self.vectors.remove(np.asarray(removed, dtype=np.int64))

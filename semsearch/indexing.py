@@ -76,30 +76,28 @@ def add_documents(
     old_ids: list[int] = []
     store = index._store
     bar = _progress(progress)
-    store.db.execute("BEGIN")
     try:
-        pending: Pending = []
-        pending_passages = 0
-        for doc in documents:
-            check_document(doc)
-            if store.same_document(doc):
-                counts["unchanged"] += 1
-                continue
-            passages, texts = chunk_document(index, doc)
-            pending.append((doc, passages, texts))
-            pending_passages += len(passages)
-            if pending_passages >= EMBED_BATCH:
-                _flush(index, pending, counts, new_ids, old_ids, bar)
-                pending, pending_passages = [], 0
-        _flush(index, pending, counts, new_ids, old_ids, bar)
+        with store.transaction():
+            pending: Pending = []
+            pending_passages = 0
+            for doc in documents:
+                check_document(doc)
+                if store.same_document(doc):
+                    counts["unchanged"] += 1
+                    continue
+                passages, texts = chunk_document(index, doc)
+                pending.append((doc, passages, texts))
+                pending_passages += len(passages)
+                if pending_passages >= EMBED_BATCH:
+                    _flush(index, pending, counts, new_ids, old_ids, bar)
+                    pending, pending_passages = [], 0
+            _flush(index, pending, counts, new_ids, old_ids, bar)
     except BaseException:
-        store.db.execute("ROLLBACK")
         _drop(index, new_ids)
         raise
     finally:
         if bar is not None:
             bar.close()
-    store.db.execute("COMMIT")
     # Replaced passages leave FAISS only now: until the commit they were the rollback state
     # and the source of reused embeddings.
     _drop(index, old_ids)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -59,8 +62,11 @@ def _doc_row(doc: Document) -> tuple[Any, ...]:
         doc.date,
         int(doc.date_approximate),
         doc.dateline,
-        json.dumps(list(doc.highlights), ensure_ascii=False),
-        json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str),
+        # Most documents have neither: skipping json.dumps for them is a third of a bulk insert.
+        json.dumps(list(doc.highlights), ensure_ascii=False) if doc.highlights else "[]",
+        json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str)
+        if doc.metadata
+        else "{}",
     )
 
 
@@ -79,30 +85,118 @@ def _row_doc(row: Sequence[Any]) -> Document:
     )
 
 
-class Store:
-    """Documents and passages in one SQLite database, held in memory while the index is open."""
+def _memory() -> sqlite3.Connection:
+    # Autocommit mode: transactions are explicit (Store.transaction), so a failed ingest rolls
+    # back. Nothing in memory survives a crash, so journaling to memory is enough.
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute("PRAGMA journal_mode = MEMORY")
+    return db
 
-    def __init__(self, connection: sqlite3.Connection | None = None) -> None:
-        # Autocommit mode: Index.add manages transactions itself, so a failed ingest rolls back.
-        self.db = connection or sqlite3.connect(":memory:", isolation_level=None)
-        self.db.executescript(_SCHEMA)
+
+def _copy(source: IO[bytes], target: IO[bytes]) -> None:
+    """Copy a whole file in the kernel where it can (sendfile), else through a buffer."""
+    size, done = os.fstat(source.fileno()).st_size, 0
+    try:
+        while done < size:
+            sent = os.sendfile(target.fileno(), source.fileno(), done, size - done)
+            if not sent:
+                raise OSError("sendfile copied nothing")
+            done += sent
+    except (OSError, AttributeError):
+        source.seek(done)
+        target.seek(done)
+        shutil.copyfileobj(source, target, 1 << 20)
+
+
+class Store:
+    """Documents and passages in one SQLite database.
+
+    A loaded store reads its saved file in place, read-only (generation files never change), and
+    is copied into memory only on its first write: opening a large index costs no copy of it.
+    """
+
+    def __init__(self) -> None:
+        self._db = _memory()
+        self._db.executescript(_SCHEMA)
+        self._file: IO[bytes] | None = None  # the saved file while we read it in place
+        self._in_transaction = False
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection to read from; writes go through the methods and ``transaction``."""
+        return self._db
+
+    @property
+    def read_only(self) -> bool:
+        """True while the store reads its saved file in place (no write since ``load``)."""
+        return self._file is not None
 
     @classmethod
     def load(cls, path: Path) -> Store:
-        """Copy a saved database into memory, so later saves never touch the file we read."""
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        """Open a saved database read-only in place; raises ValueError when it is not ours."""
+        store = cls.__new__(cls)
+        store._in_transaction = False
+        # immutable=1: SQLite takes no locks and never looks for a journal; the open file keeps
+        # the data readable (and copyable by save) after a later save deletes the file.
+        store._file = open(path, "rb")  # noqa: SIM115 - closed on the first write
         try:
-            memory = sqlite3.connect(":memory:", isolation_level=None)
-            source.backup(memory)
+            store._db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
+            )
+            tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
+        except BaseException:
+            store._file.close()
+            raise
+        if not {"documents", "passages"} <= tables:
+            store._db.close()
+            store._file.close()
+            raise ValueError(f"{path}: not a semsearch store (no documents and passages tables)")
+        return store
+
+    def _writable(self) -> sqlite3.Connection:
+        """The connection to write to: a loaded store is copied into memory first."""
+        if self._file is not None:
+            memory = _memory()
+            self._db.backup(memory)
+            self._db.close()
+            self._file.close()
+            self._db, self._file = memory, None
+            if self._in_transaction:
+                memory.execute("BEGIN")
+        return self._db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside commits together, or none does if the block raises."""
+        if self._in_transaction:
+            raise RuntimeError("a store transaction is already open")
+        self._in_transaction = True
+        # A read-only store begins no transaction: its first write copies it into memory and
+        # begins one there (see _writable), so a block that writes nothing copies nothing.
+        if self._file is None:
+            self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self._file is None:
+                self._db.execute("ROLLBACK")
+            raise
+        else:
+            if self._file is None:
+                self._db.execute("COMMIT")
         finally:
-            source.close()
-        return cls(memory)
+            self._in_transaction = False
 
     def save(self, path: Path) -> None:
         """Write a complete copy of the database to ``path`` (the caller makes it atomic)."""
+        if self._file is not None:
+            # Unchanged since load: the saved bytes are the database.
+            with open(path, "wb") as out:
+                _copy(self._file, out)
+            return
         target = sqlite3.connect(path)
         try:
-            self.db.backup(target)
+            self._db.backup(target)
         finally:
             target.close()
 
@@ -123,16 +217,21 @@ class Store:
             yield _row_doc(row)
 
     def put_document(self, doc: Document) -> None:
-        self.db.execute(
+        self.put_documents([doc])
+
+    def put_documents(self, docs: Iterable[Document]) -> None:
+        """Insert or replace documents (their passages are put apart)."""
+        self._writable().executemany(
             f"INSERT OR REPLACE INTO documents ({_DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            _doc_row(doc),
+            map(_doc_row, docs),
         )
 
     def delete_document(self, doc_id: str) -> list[int]:
         """Delete a document and its passages; returns the ids of the passages removed."""
         ids = self.passage_ids(doc_id)
-        self.db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
-        self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        db = self._writable()
+        db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+        db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         return ids
 
     def same_document(self, doc: Document) -> bool:
@@ -143,7 +242,7 @@ class Store:
     # -- passages ------------------------------------------------------------------------------
 
     def put_passages(self, passages: Iterable[Passage], keys: Iterable[str]) -> None:
-        self.db.executemany(
+        self._writable().executemany(
             'INSERT INTO passages (id, doc_id, ordinal, start, "end", embed_key)'
             " VALUES (?,?,?,?,?,?)",
             (

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import random
+import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from semsearch import Document, Embedder, Filters, Index
+import numpy as np
+import pytest
+
+from semsearch import Document, Embedder, Filters, Index, dedup
 from semsearch.cli import main
-from semsearch.dedup import Duplicates, signature
+from semsearch.dedup import (
+    BANDS,
+    NUM_PERM,
+    THRESHOLD,
+    Duplicates,
+    near_duplicate_rows,
+    signature,
+    signatures,
+)
 
 STORY = (
     "Floods swept through the northern valleys on Tuesday, cutting off dozens of villages and "
@@ -59,3 +74,194 @@ def test_duplicates_never_shown_twice_and_reported(
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     want = "passage_groups=1, exact_passage_groups=0, duplicate_passages=1"
     assert f'duplicates: {want}, article_groups=[["a", "b"]]' in out
+
+
+def _reference_groups(ids: list[int], sigs: np.ndarray) -> dict[int, int]:
+    """The plain definition: per band, each bucket member checked against the bucket's smallest
+    id; checked pairs joined transitively; each grouped id mapped to its group's smallest id."""
+    parent = {i: i for i in ids}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    width = NUM_PERM // BANDS
+    for band in range(BANDS):
+        buckets: dict[bytes, list[int]] = {}
+        for pid, sig in zip(ids, sigs, strict=True):
+            buckets.setdefault(sig[band * width : (band + 1) * width].tobytes(), []).append(pid)
+        for members in buckets.values():
+            head = min(members)
+            row = ids.index(head)
+            for pid in members:
+                if pid != head and np.mean(sigs[ids.index(pid)] == sigs[row]) >= THRESHOLD:
+                    a, b = root(pid), root(head)
+                    parent[max(a, b)] = min(a, b)
+    roots = {i: root(i) for i in ids}
+    sizes = Counter(roots.values())
+    return {i: r for i, r in roots.items() if sizes[r] > 1}
+
+
+def _synthetic(n: int, seed: int) -> np.ndarray:
+    """Signatures with near copies (0-24 changed values of 64: some pass 0.8, some fail) and a
+    boilerplate bucket whose members share one band but little else."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 2**32, (n // 4, NUM_PERM), dtype=np.uint32)
+    sigs = base[rng.integers(0, len(base), n)]
+    changed = rng.random((n, NUM_PERM)).argsort(axis=1) < rng.integers(0, 25, n)[:, None]
+    sigs[changed] = rng.integers(0, 2**32, int(changed.sum()), dtype=np.uint32)
+    sigs[: n // 5, 4:8] = 7
+    return sigs
+
+
+def test_groups_equal_the_plain_definition() -> None:
+    for seed in range(3):
+        sigs = _synthetic(400, seed)
+        ids = sorted(random.Random(seed).sample(range(1, 10_000), 400))
+        rows, roots = near_duplicate_rows(sigs)
+        want = _reference_groups(ids, sigs)
+        assert len(want) > 50  # the data does hold groups of both kinds
+        found = zip(np.asarray(ids)[rows].tolist(), np.asarray(ids)[roots].tolist(), strict=True)
+        assert dict(found) == want
+        dups = Duplicates()
+        order = list(range(400))
+        random.Random(seed).shuffle(order)  # added in any order, in several calls
+        for part in (order[:100], order[100:]):
+            dups.add_signatures([ids[i] for i in part], sigs[part])
+        assert dups.groups() == want
+
+
+def test_signatures_match_datasketch() -> None:
+    datasketch = pytest.importorskip("datasketch")
+    texts = [STORY, SYNDICATED, OTHER, "", "!!", "one", "two words", "Ünïcode wörds here too"]
+    for text in texts:
+        try:
+            minhash = datasketch.MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32")
+        except TypeError:
+            pytest.skip("datasketch before 2.0 has no affine32 scheme")
+        words = re.findall(r"\w+", text.lower())
+        minhash.update_batch(
+            [" ".join(words[i : i + 3]).encode() for i in range(max(1, len(words) - 2))]
+        )
+        np.testing.assert_array_equal(signature(text), minhash.hashvalues)
+    np.testing.assert_array_equal(signatures(texts)[1], signature(SYNDICATED))
+
+
+def test_buffered_changes_apply_in_call_order() -> None:
+    dups = Duplicates()
+    dups.add([5, 1, 3], [STORY, OTHER, SYNDICATED])
+    dups.remove([3, 99])
+    dups.add([3], [STORY])  # re-added after its removal: present again, with its new text
+    dups.add([7], [OTHER])
+    dups.remove([7])
+    dups.add([1], [STORY.upper()])  # replaced
+    assert dups.ids().tolist() == [1, 3, 5] and len(dups) == 3
+    assert dups.exact(1, 3) and dups.exact(3, 5)
+    assert dups.groups() == {1: 1, 3: 1, 5: 1}
+    dups.remove([1, 5])
+    dups.add([2], [SYNDICATED])
+    assert dups.ids().tolist() == [2, 3]
+    assert dups.groups() == {2: 2, 3: 2}
+
+
+def _saved(tmp_path: Path, dups: Duplicates) -> dict[str, Path]:
+    files = {}
+    for role, write in dups.writers().items():
+        assert re.fullmatch(r"dedup(-[a-z0-9]+)*\.(npz|npy)", role)
+        files[role] = tmp_path / role
+        write(files[role])
+    return files
+
+
+def test_saved_groups_are_read_not_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dups = Duplicates()
+    dups.add([1, 2, 3, 4], [STORY, SYNDICATED, OTHER, STORY.upper()])
+    files = _saved(tmp_path, dups)
+    monkeypatch.setattr(dedup, "near_duplicate_rows", _fail)
+    loaded = Duplicates.open(files)
+    assert isinstance(loaded._sigs, np.memmap)  # the matrix stays on disk
+    assert loaded.groups() == {1: 1, 2: 1, 4: 1}
+    assert loaded.exact(1, 4) and loaded.ids().tolist() == [1, 2, 3, 4]
+    loaded.add([5], [OTHER])  # a change makes the groups stale again
+    with pytest.raises(AssertionError, match="recomputed"):
+        loaded.groups()
+
+
+def _fail(sigs: np.ndarray) -> None:
+    raise AssertionError("groups recomputed")
+
+
+def test_format_3_file_still_opens(tmp_path: Path) -> None:
+    ids = np.asarray([1, 2, 3], dtype=np.int64)
+    path = tmp_path / "dedup.npz"
+    np.savez(path, ids=ids, signatures=signatures([STORY, OTHER, STORY]))
+    loaded = Duplicates.open({"dedup.npz": path})
+    assert loaded.groups() == {1: 1, 3: 1}
+    assert Duplicates.open(_saved(tmp_path, loaded)).groups() == {1: 1, 3: 1}
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"members": None, "reps": None}, "missing arrays members, reps"),
+        ({"ids": np.asarray([2, 1]), "members": np.asarray([2, 1])}, "not increasing"),
+        ({"members": np.asarray([1, 9]), "reps": np.asarray([1, 1])}, "members are not"),
+        ({"members": np.asarray([1, 2]), "reps": np.asarray([1, 2])}, "single member"),
+        ({"members": np.asarray([1, 2]), "reps": np.asarray([2, 2])}, "representative"),
+        ({"members": np.asarray([1, 2], np.int32)}, "two equal 64-bit"),
+        ({"signatures.npy": np.zeros((2, 32), np.uint32)}, r"shape \(2, 32\)"),
+        ({"signatures.npy": np.zeros((2, 64), np.int64)}, "type int64"),
+    ],
+)
+def test_bad_files_are_refused(tmp_path: Path, arrays: dict[str, Any], message: str) -> None:
+    dups = Duplicates()
+    dups.add([1, 2], [STORY, STORY])
+    files = _saved(tmp_path, dups)
+    with np.load(files["dedup.npz"]) as data:
+        saved = {k: data[k] for k in data.files}
+    if "signatures.npy" in arrays:
+        np.save(files["dedup-signatures.npy"], arrays.pop("signatures.npy"))
+    changed = {k: v for k, v in {**saved, **arrays}.items() if v is not None}
+    np.savez(files["dedup.npz"], **changed)
+    with pytest.raises(ValueError, match=message):
+        Duplicates.open(files)
+
+
+def test_unreadable_files_are_refused(tmp_path: Path) -> None:
+    dups = Duplicates()
+    dups.add([1], [STORY])
+    files = _saved(tmp_path, dups)
+    with pytest.raises(ValueError, match=r"no dedup-signatures\.npy"):
+        Duplicates.open({"dedup.npz": files["dedup.npz"]})
+    files["dedup-signatures.npy"].write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="not a signature matrix"):
+        Duplicates.open(files)
+    files["dedup.npz"].write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=r"dedup\.npz: not a duplicate-groups file"):
+        Duplicates.open(files)
+
+
+def test_loaded_index_never_recomputes_groups(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = Index(model=embedder)
+    docs = [
+        Document(id="a", title="Floods", text=STORY, source="x"),
+        Document(id="b", title="Valley floods", text=SYNDICATED, source="y"),
+        Document(id="c", title="Rates", text=OTHER, source="z"),
+    ]
+    index.add(docs)
+    index.save(tmp_path)
+    monkeypatch.setattr(dedup, "near_duplicate_rows", _fail)
+    loaded = Index.load(tmp_path, model=embedder)
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = loaded.search("floods villages rescue boats", k=3, mode=mode)
+        assert len({h.doc_id for h in hits} & {"a", "b"}) == 1, mode
+    assert loaded.info()["duplicates"]["article_groups"] == [["a", "b"]]
+    loaded.save()  # unchanged: the saved groups are written again, not recomputed
+    monkeypatch.undo()
+    loaded.add(Document(id="d", title="Floods again", text=STORY.lower(), source="w"))
+    assert loaded.info()["duplicates"]["article_groups"] == [["a", "b", "d"]]

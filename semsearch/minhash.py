@@ -1,0 +1,141 @@
+"""MinHash signatures of word shingles and the near-duplicate groups their LSH bands find."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Ids = npt.NDArray[np.int64]
+
+# 64 permutations in 16 bands of 4 rows: pairs at Jaccard 0.8 share a band with probability
+# 1 - (1 - 0.8**4)**16 > 0.999, pairs at 0.3 only 12% of the time (and are then verified).
+NUM_PERM = 64
+BANDS = 16
+THRESHOLD = 0.8
+"""Estimated Jaccard similarity of word 3-shingles from which two passages count as one text:
+syndicated copies differ by a dateline, a byline or a changed word, which keeps them far above
+0.8, while distinct stories on one topic share few 3-word runs."""
+SHINGLE = 3
+_WORD = re.compile(r"\w+")
+Signatures = npt.NDArray[np.uint32]
+_BLOCK = 1 << 17  # rows compared at once: bounds the temporaries of a verification pass
+
+
+@functools.cache
+def _permutations() -> tuple[Signatures, Signatures]:
+    """datasketch's "affine32" MinHash parameters for seed 1 (the signatures its 2.x computes),
+    fixed here so that saved signatures never change with the installed datasketch version."""
+    gen = np.random.RandomState(1)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(h: Signatures) -> Signatures:
+    """The MurmurHash3 finalizer datasketch applies to each SHA-1 hash (uint32 arithmetic wraps)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    mixed: Signatures = h ^ (h >> np.uint32(16))
+    return mixed
+
+
+def _shingles(text: str) -> set[str]:
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
+
+
+def signatures(texts: Sequence[str]) -> Signatures:
+    """MinHash of the lower-cased word 3-shingles of each text, one row per text (exact copies:
+    equal rows). Vectorised over all shingles of many texts: no per-text hashing object."""
+    out = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
+    a, b = _permutations()
+    sha1 = hashlib.sha1
+    for s in range(0, len(texts), 512):
+        shingles = [_shingles(text) for text in texts[s : s + 512]]
+        # Never empty: a text without words is one "" shingle, so no segment below is empty.
+        counts = [len(x) for x in shingles]
+        digests = b"".join([sha1(x.encode()).digest() for sh in shingles for x in sh])
+        # The first 4 of each 20-byte SHA-1 digest, little-endian (datasketch's sha1_hash32).
+        hashes = _fmix32(np.frombuffer(digests, dtype="<u4")[::5].astype(np.uint32))
+        # One row per permutation: reducing along rows is several times faster than columns.
+        permuted = a[:, None] * hashes[None, :] + b[:, None]
+        starts = np.cumsum([0, *counts[:-1]])
+        out[s : s + len(counts)] = np.minimum.reduceat(permuted, starts, axis=1).T
+    return out
+
+
+def signature(text: str) -> Signatures:
+    """MinHash of one text (see :func:`signatures`)."""
+    row: Signatures = signatures([text])[0]
+    return row
+
+
+def _components(a: Ids, b: Ids, n: int) -> Ids:
+    """Smallest row of each row's connected component, for edges ``a[i] -- b[i]``."""
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        la, lb = label[a], label[b]
+        if np.array_equal(la, lb):
+            return label
+        low = np.minimum(la, lb)
+        # Hook both roots onto the smaller one, then jump pointers until every label is a root.
+        np.minimum.at(label, la, low)
+        np.minimum.at(label, lb, low)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+
+
+def near_duplicate_rows(sigs: Signatures) -> tuple[Ids, Ids]:
+    """Rows that have a near-duplicate, and the smallest row of each one's group.
+
+    Rows sharing one band's four values fall in one bucket; each member is checked against the
+    bucket's smallest row only (linear even when boilerplate fills one bucket with thousands of
+    rows), and checked pairs join groups transitively.
+    """
+    n = len(sigs)
+    if n < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = NUM_PERM // BANDS
+    edges_a: list[Ids] = []
+    edges_b: list[Ids] = []
+    for band in range(BANDS):
+        keys = np.ascontiguousarray(sigs[:, band * width : (band + 1) * width]).view(np.uint64)
+        # Only rows whose 64-bit mix of the band repeats can share a bucket: sorting the mixes
+        # alone is far cheaper than sorting 16-byte keys, which is then done for those rows only.
+        mixed = keys[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ keys[:, 1]
+        ordered = np.sort(mixed)
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        if not len(repeated):
+            continue
+        found = np.minimum(np.searchsorted(repeated, mixed), len(repeated) - 1)
+        candidates = np.flatnonzero(repeated[found] == mixed)
+        order = candidates[np.lexsort((keys[candidates, 1], keys[candidates, 0]))]
+        sorted_keys = keys[order]
+        same = np.all(sorted_keys[1:] == sorted_keys[:-1], axis=1)
+        if not same.any():
+            continue
+        start = np.concatenate([[True], ~same])
+        run_starts = np.flatnonzero(start)
+        heads = np.minimum.reduceat(order, run_starts)[np.cumsum(start) - 1]
+        pick = order != heads
+        members, heads = order[pick], heads[pick]
+        for s in range(0, len(members), _BLOCK):
+            m, h = members[s : s + _BLOCK], heads[s : s + _BLOCK]
+            agree = np.count_nonzero(sigs[m] == sigs[h], axis=1) / NUM_PERM >= THRESHOLD
+            edges_a.append(m[agree])
+            edges_b.append(h[agree])
+    if not edges_a:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    label = _components(np.concatenate(edges_a), np.concatenate(edges_b), n)
+    grouped = np.flatnonzero(np.bincount(label, minlength=n)[label] > 1)
+    return grouped, label[grouped]
