@@ -14,7 +14,10 @@ from .minhash import (
     NUM_PERM,
     SHINGLE,
     THRESHOLD,
+    BandIndex,
     Signatures,
+    band_edges,
+    join_groups,
     near_duplicate_rows,
     signature,
     signatures,
@@ -42,21 +45,23 @@ SIGNATURES_ROLE = "dedup-signatures.npy"
 class Duplicates:
     """Signatures of every passage (one matrix, rows in id order) and their duplicate groups.
 
-    Additions and removals are buffered and merged into the matrix when next read, so adding
-    one article to a large index costs no copy of the matrix per call; groups are computed when
-    read after a change, and saved, so a loaded index never recomputes them.
+    Additions and removals are buffered and merged into the matrix when next read. Groups are
+    saved, so a loaded index never recomputes them; passages added after them (with larger ids,
+    as Index.add gives) are grouped against the rest incrementally, anything else regroups all.
     """
 
     def __init__(self) -> None:
         self._ids: Ids = np.zeros(0, dtype=np.int64)
         self._sigs: Signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        self._room: tuple[Ids, Signatures] | None = None  # spare rows _ids and _sigs view
         # Buffered changes in call order: (sequence number, ids, signatures) and id -> sequence
         # number of its latest removal; a row survives unless removed after it was added.
         self._added: list[tuple[int, Ids, Signatures]] = []
         self._removed: dict[int, int] = {}
         self._seq = 0
-        self._groups: dict[int, int] | None = {}
+        self._groups: dict[int, int] | None = {}  # of the merged rows; None: not computed
         self._stored: tuple[Ids, Ids] | None = None  # groups as read from a file
+        self._bands: BandIndex | None = None
 
     def __len__(self) -> int:
         self._merge()
@@ -78,19 +83,62 @@ class Duplicates:
         if len(ids):
             self._seq += 1
             self._added.append((self._seq, ids, sigs))
-            self._changed()
 
     def remove(self, ids: Iterable[int] | Ids) -> None:
         self._seq += 1
         self._removed.update(dict.fromkeys(map(int, ids), self._seq))
-        self._changed()
 
-    def _changed(self) -> None:
-        self._groups = self._stored = None
+    def _known(self) -> dict[int, int] | None:
+        if self._groups is None and self._stored is not None:
+            members, reps = self._stored
+            self._groups = dict(zip(members.tolist(), reps.tolist(), strict=True))
+        self._stored = None
+        return self._groups
 
     def _merge(self) -> None:
         if not self._added and not self._removed:
             return
+        ids = np.concatenate([i for _, i, _ in self._added] or [np.zeros(0, np.int64)])
+        n = len(self._ids)
+        if not self._removed and np.all(ids[1:] > ids[:-1]) and (not n or ids[0] > self._ids[-1]):
+            sigs = np.concatenate([s for _, _, s in self._added])
+            known = self._known()
+            if known is not None and n and len(ids) <= max(1024, n // 8):
+                self._groups = self._joined(known, ids, sigs)
+            else:
+                self._groups = self._bands = None
+            self._append(ids, sigs)
+        else:
+            self._rebuild()
+            self._groups = self._stored = self._bands = None
+        self._added, self._removed = [], {}
+
+    def _joined(self, groups: dict[int, int], ids: Ids, sigs: Signatures) -> dict[int, int]:
+        """``groups`` with rows ``ids`` (larger than every stored id) added: only the stored rows
+        that may share a bucket with them are compared, which yields exactly the pairs a full
+        computation would add (a bucket's smallest row is never a new one unless all are)."""
+        if self._bands is None:
+            self._bands = BandIndex(self._sigs)
+        near = self._bands.sharing(sigs)
+        new = np.zeros(len(near) + len(ids), dtype=bool)
+        new[len(near) :] = True
+        a, b = band_edges(np.concatenate([self._sigs[near], sigs]), new)
+        self._bands.add(sigs, len(self._ids))
+        known = np.concatenate([self._ids[near], ids])
+        return join_groups(groups, known[a].tolist(), known[b].tolist())
+
+    def _append(self, ids: Ids, sigs: Signatures) -> None:
+        """Rows with larger ids go into spare rows: no copy of the matrix per merge."""
+        n, m = len(self._ids), len(ids)
+        if self._room is None or len(self._room[0]) < n + m:
+            size = n + m + max(1024, (n + m) // 4)
+            room = (np.empty(size, np.int64), np.empty((size, NUM_PERM), np.uint32))
+            room[0][:n], room[1][:n] = self._ids, self._sigs
+            self._room = room
+        self._room[0][n : n + m], self._room[1][n : n + m] = ids, sigs
+        self._ids, self._sigs = self._room[0][: n + m], self._room[1][: n + m]
+
+    def _rebuild(self) -> None:
         ids = np.concatenate([self._ids, *(i for _, i, _ in self._added)])
         seq = np.concatenate(
             [np.zeros(len(self._ids), np.int64)]
@@ -116,19 +164,16 @@ class Duplicates:
         if not old.all():
             extra = np.concatenate([s for _, _, s in self._added])
             sigs[~old] = extra[rows[~old] - base]
-        self._ids, self._sigs = ids[rows], sigs
-        self._added, self._removed = [], {}
+        self._ids, self._sigs, self._room = ids[rows], sigs, None
 
     def groups(self) -> dict[int, int]:
         """Passage id -> the smallest id of its duplicate group, for passages that have one."""
-        if self._groups is None:
-            if self._stored is not None:
-                members, reps = self._stored
-            else:
-                self._merge()
-                rows, roots = near_duplicate_rows(self._sigs)
-                members, reps = self._ids[rows], self._ids[roots]
-            self._groups = dict(zip(members.tolist(), reps.tolist(), strict=True))
+        self._merge()
+        if self._known() is None:
+            rows, roots = near_duplicate_rows(self._sigs)
+            members, reps = self._ids[rows].tolist(), self._ids[roots].tolist()
+            self._groups = dict(zip(members, reps, strict=True))
+        assert self._groups is not None
         return self._groups
 
     def exact(self, a: int, b: int) -> bool:

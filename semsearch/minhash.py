@@ -6,6 +6,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -95,24 +96,26 @@ def _components(a: Ids, b: Ids, n: int) -> Ids:
             label = jumped
 
 
-def near_duplicate_rows(sigs: Signatures) -> tuple[Ids, Ids]:
-    """Rows that have a near-duplicate, and the smallest row of each one's group.
+def _band(sigs: Signatures, band: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """One band's four values per row as two 64-bit keys, and a 64-bit mix of them."""
+    width = NUM_PERM // BANDS
+    keys = np.ascontiguousarray(sigs[:, band * width : (band + 1) * width]).view(np.uint64)
+    return keys, keys[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ keys[:, 1]
+
+
+def band_edges(sigs: Signatures, new: npt.NDArray[np.bool_] | None = None) -> tuple[Ids, Ids]:
+    """Pairs of rows found to be near-duplicates: (member, smallest row of its bucket).
 
     Rows sharing one band's four values fall in one bucket; each member is checked against the
     bucket's smallest row only (linear even when boilerplate fills one bucket with thousands of
-    rows), and checked pairs join groups transitively.
+    rows). With ``new``, only buckets holding a row marked new are checked.
     """
-    n = len(sigs)
-    if n < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    width = NUM_PERM // BANDS
-    edges_a: list[Ids] = []
-    edges_b: list[Ids] = []
+    edges_a: list[Ids] = [np.zeros(0, np.int64)]
+    edges_b: list[Ids] = [np.zeros(0, np.int64)]
     for band in range(BANDS):
-        keys = np.ascontiguousarray(sigs[:, band * width : (band + 1) * width]).view(np.uint64)
+        keys, mixed = _band(sigs, band)
         # Only rows whose 64-bit mix of the band repeats can share a bucket: sorting the mixes
         # alone is far cheaper than sorting 16-byte keys, which is then done for those rows only.
-        mixed = keys[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ keys[:, 1]
         ordered = np.sort(mixed)
         repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
         if not len(repeated):
@@ -126,16 +129,81 @@ def near_duplicate_rows(sigs: Signatures) -> tuple[Ids, Ids]:
             continue
         start = np.concatenate([[True], ~same])
         run_starts = np.flatnonzero(start)
-        heads = np.minimum.reduceat(order, run_starts)[np.cumsum(start) - 1]
+        run = np.cumsum(start) - 1
+        heads = np.minimum.reduceat(order, run_starts)[run]
         pick = order != heads
+        if new is not None:
+            pick &= np.maximum.reduceat(new[order], run_starts)[run]
         members, heads = order[pick], heads[pick]
         for s in range(0, len(members), _BLOCK):
             m, h = members[s : s + _BLOCK], heads[s : s + _BLOCK]
             agree = np.count_nonzero(sigs[m] == sigs[h], axis=1) / NUM_PERM >= THRESHOLD
             edges_a.append(m[agree])
             edges_b.append(h[agree])
-    if not edges_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    label = _components(np.concatenate(edges_a), np.concatenate(edges_b), n)
+    return np.concatenate(edges_a), np.concatenate(edges_b)
+
+
+def near_duplicate_rows(sigs: Signatures) -> tuple[Ids, Ids]:
+    """Rows that have a near-duplicate, and the smallest row of each one's group (checked pairs
+    of :func:`band_edges` join groups transitively)."""
+    n = len(sigs)
+    a, b = band_edges(sigs) if n > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if not len(a):
+        return a, b
+    label = _components(a, b, n)
     grouped = np.flatnonzero(np.bincount(label, minlength=n)[label] > 1)
     return grouped, label[grouped]
+
+
+def join_groups(groups: dict[int, int], a: list[int], b: list[int]) -> dict[int, int]:
+    """``groups`` (id -> smallest id of its group) with pairs ``a[i] -- b[i]`` joined in."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while x in parent:
+            x = parent[x]
+        return x
+
+    for x, y in zip(a, b, strict=True):
+        rx, ry = find(groups.get(x, x)), find(groups.get(y, y))
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    if not parent:
+        return groups
+    joined = {m: find(r) if r in parent else r for m, r in groups.items()}
+    for x in (*a, *b):
+        joined[x] = find(groups.get(x, x))
+    return joined
+
+
+class BandIndex:
+    """Each band's mixes of a matrix's rows, sorted: the rows that may share a bucket with a
+    few new rows are found by binary search instead of a pass over the whole matrix."""
+
+    def __init__(self, sigs: Signatures) -> None:
+        self.mixes: list[npt.NDArray[np.uint64]] = []
+        self.rows: list[npt.NDArray[np.signedinteger[Any]]] = []  # int32 while rows fit
+        for band in range(BANDS):
+            mixed = _band(sigs, band)[1]
+            order = np.argsort(mixed)
+            self.mixes.append(mixed[order])
+            self.rows.append(order.astype(np.int32) if len(order) < 2**31 else order)
+
+    def add(self, sigs: Signatures, first_row: int) -> None:
+        rows = np.arange(first_row, first_row + len(sigs))
+        for band in range(BANDS):
+            mixed = _band(sigs, band)[1]
+            at = np.searchsorted(self.mixes[band], mixed)
+            self.mixes[band] = np.insert(self.mixes[band], at, mixed)
+            self.rows[band] = np.insert(self.rows[band], at, rows.astype(self.rows[band].dtype))
+
+    def sharing(self, sigs: Signatures) -> Ids:
+        """Indexed rows whose mix of some band equals that of a row of ``sigs`` (a superset of
+        the rows sharing a bucket with one: mixes may collide; band_edges compares keys)."""
+        found: list[npt.NDArray[np.signedinteger[Any]]] = [np.zeros(0, np.int64)]
+        for band in range(BANDS):
+            mixed = _band(sigs, band)[1]
+            lo = np.searchsorted(self.mixes[band], mixed, side="left")
+            hi = np.searchsorted(self.mixes[band], mixed, side="right")
+            found.extend(self.rows[band][a:b] for a, b in zip(lo, hi, strict=True) if b > a)
+        return np.unique(np.concatenate(found)).astype(np.int64)

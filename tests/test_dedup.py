@@ -185,7 +185,9 @@ def test_saved_groups_are_read_not_recomputed(
     assert isinstance(loaded._sigs, np.memmap)  # the matrix stays on disk
     assert loaded.groups() == {1: 1, 2: 1, 4: 1}
     assert loaded.exact(1, 4) and loaded.ids().tolist() == [1, 2, 3, 4]
-    loaded.add([5], [OTHER])  # a change makes the groups stale again
+    loaded.add([5, 6], [OTHER, SYNDICATED])  # larger ids: grouped against the rest only
+    assert loaded.groups() == {1: 1, 2: 1, 4: 1, 6: 1, 3: 3, 5: 3}
+    loaded.remove([3])  # anything else regroups everything
     with pytest.raises(AssertionError, match="recomputed"):
         loaded.groups()
 
@@ -265,3 +267,31 @@ def test_loaded_index_never_recomputes_groups(
     monkeypatch.undo()
     loaded.add(Document(id="d", title="Floods again", text=STORY.lower(), source="w"))
     assert loaded.info()["duplicates"]["article_groups"] == [["a", "b", "d"]]
+
+
+def test_groups_after_each_small_add_equal_a_full_computation() -> None:
+    """Rows added after the groups are known are grouped against the rest incrementally; after
+    every step the groups equal those computed from scratch (removals regroup everything)."""
+    sigs = _synthetic(1200, 7)
+    ids = np.arange(1, 1201, dtype=np.int64) * 2
+    dups = Duplicates()
+    dups.add_signatures(ids[:900], sigs[:900])
+    assert dups.groups() == _groups_of(ids[:900], sigs[:900])
+    done, rng = 900, random.Random(3)
+    while done < 1200:
+        step = rng.choice([1, 1, 3, 40])
+        dups.add_signatures(ids[done : done + step], sigs[done : done + step])
+        done = min(done + step, 1200)
+        if rng.random() < 0.1:  # a removal: the next read regroups everything
+            gone = rng.choice(ids[:done].tolist())
+            dups.remove([gone])
+            keep = (ids[:done] != gone) & np.isin(ids[:done], dups.ids())
+        else:
+            keep = np.isin(ids[:done], dups.ids())
+        assert dups.groups() == _groups_of(ids[:done][keep], sigs[:done][keep])
+    assert dups._bands is not None  # the incremental path did run
+
+
+def _groups_of(ids: np.ndarray, sigs: np.ndarray) -> dict[int, int]:
+    rows, roots = near_duplicate_rows(sigs)
+    return dict(zip(ids[rows].tolist(), ids[roots].tolist(), strict=True))
