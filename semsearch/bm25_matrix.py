@@ -32,7 +32,7 @@ def build(
     (documents x terms) whose entry is idf(t) * tf / (tf + k1 (1 - b + b |d| / avgdl)),
     float32 data, int32 row indices sorted within each term's column, int64 indptr. bm25s
     computes it one document at a time in Python; here the (document, term) counts come from
-    one COO -> CSC conversion, which sums duplicates in linear time.
+    one CSR -> CSC conversion and a duplicate sum, both linear in the number of terms.
     """
     import scipy.sparse as sp  # type: ignore[import-untyped]
 
@@ -45,12 +45,16 @@ def build(
             "indptr": np.zeros(vocab_size + 1, dtype=np.int64),
             "num_docs": num_docs,
         }
-    rows = np.repeat(np.arange(num_docs, dtype=np.int32), lengths)
-    ones = np.ones(len(flat), dtype=np.float32)
-    counts = sp.coo_matrix((ones, (rows, flat)), shape=(num_docs, vocab_size)).tocsc()
-    del rows, ones
-    counts.sum_duplicates()  # no-op when the conversion already left it canonical
-    tf = counts.data.astype(np.float32, copy=False)
+    # The passages already are a CSR matrix (offsets, term ids) of ones; its CSC form counts each
+    # (passage, term) as adjacent duplicates, summed in place. The smallest count type that no
+    # passage can overflow keeps this at about a byte per term.
+    longest = int(lengths.max())
+    count = np.uint8 if longest < 2**8 else np.uint16 if longest < 2**16 else np.uint32
+    ones = np.ones(len(flat), dtype=count)
+    counts = sp.csr_matrix((ones, flat, offsets), shape=(num_docs, vocab_size)).tocsc()
+    del ones
+    counts.sum_duplicates()
+    tf = counts.data.astype(np.float32)
     indices = counts.indices.astype(np.int32, copy=False)
     indptr = counts.indptr.astype(np.int64)
     df = np.diff(indptr)

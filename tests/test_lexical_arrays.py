@@ -51,6 +51,19 @@ def test_matrix_equals_bm25s_own_build(
         assert np.allclose(got, want, rtol=1e-5, atol=1e-7), query
 
 
+def test_matrix_counts_a_term_repeated_past_a_byte_and_two() -> None:
+    import bm25s
+
+    for repeats in (300, 70_000):  # the count type widens with the longest passage
+        docs = [[1] * repeats + [2, 3], [2] * 5, [], [3, 4, 4]]
+        flat = np.asarray([t for d in docs for t in d], dtype=np.int32)
+        offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+        ours = bm25_matrix.build(flat, offsets, 6, k1=K1, b=B)
+        ref = bm25s.BM25(k1=K1, b=B).build_index_from_ids(list(range(6)), docs, False)
+        for key in ("data", "indices", "indptr"):
+            assert np.allclose(ours[key], ref[key], rtol=1e-6), (repeats, key)
+
+
 text = st.lists(
     st.one_of(
         st.sampled_from([*WORDS, "QQSEPQQ", "qqsepqq", "Σ", "İstanbul"]), st.text(max_size=8)
