@@ -262,7 +262,8 @@ def _ragged(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> np
 def _take(base: Terms, added: list[Terms], lengths: npt.NDArray[np.int64], rows: Any) -> Terms:
     """Terms of ``rows`` (numbered over the base's rows, then the added ones), in that order."""
     if np.array_equal(rows, np.arange(len(lengths))):  # nothing dropped, nothing reordered
-        return np.concatenate([base, *added]) if added else base
+        nonempty = [part for part in (base, *added) if len(part)]
+        return nonempty[0] if len(nonempty) == 1 else np.concatenate([base, *added])
     if np.all(np.diff(rows) > 0):
         # Rows dropped (removed or replaced), the rest in order: masks, no index arrays.
         keep = np.zeros(len(lengths), dtype=bool)
