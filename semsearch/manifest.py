@@ -26,8 +26,11 @@ from .errors import IndexFormatError, SemsearchError
 # 2: adds the lexical (BM25 terms) and duplicate-signature files.
 # 3: adds the "vector_index" settings and, for large corpora, an approximate index (ann.faiss)
 #    beside the exact vectors. A version 2 index reads as version 3 with exact search only.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+# 4: a part may keep several files ("lexical-terms.npy"), large arrays memory-mapped on load;
+#    the BM25 score matrix and the duplicate groups are saved, not recomputed after a load.
+#    Versions 2 and 3 still load (their single lexical.npz and dedup.npz files).
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
 MANIFEST = "manifest.json"
 _LOCK = ".semsearch.lock"
 # Only files matching this are ever deleted as leftovers: never a user's file in the folder.

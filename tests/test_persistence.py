@@ -106,7 +106,7 @@ def test_round_trip(saved: Path, embedder: Embedder) -> None:
 
 def test_manifest_records_what_loading_checks(saved: Path) -> None:
     manifest = json.loads((saved / "manifest.json").read_text())
-    assert manifest["format_version"] == 3
+    assert manifest["format_version"] == 4
     assert manifest["vector_index"]["backend"] == "flat" and manifest["index_type"] == "flat"
     model = manifest["model"]
     assert (model["name"], model["dimension"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
