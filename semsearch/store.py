@@ -158,7 +158,8 @@ class Store:
         if self._file is not None:
             memory = _memory()
             self._db.backup(memory)
-            self._db.close()
+            # The read-only connection is not closed but dropped: a cursor still iterating it
+            # (documents() feeding add()) keeps it, and reads the loaded state, to its end.
             self._file.close()
             self._db, self._file = memory, None
             if self._in_transaction:

@@ -74,6 +74,14 @@ def test_rollback_after_the_copy_restores_the_loaded_state(saved: Path) -> None:
     assert store.counts() == (5, 4)
 
 
+def test_documents_can_feed_writes_to_the_same_loaded_store(saved: Path) -> None:
+    store = Store.load(saved)
+    with store.transaction():
+        for doc in store.documents():  # the first write copies the store mid-iteration
+            store.put_document(Document(id=doc.id + "-copy", title="", text=doc.text, source="t"))
+    assert store.counts() == (8, 4)
+
+
 def test_save_still_works_after_the_loaded_file_is_deleted(saved: Path, tmp_path: Path) -> None:
     digest = _digest(saved)
     store = Store.load(saved)
