@@ -142,10 +142,12 @@ class LexicalIndex:
         last[:-1] = ids[1:] != ids[:-1]
         rows = np.concatenate(source)[order[last]]
         win = rows >= 0
-        self._ids, rows = ids[last][win], rows[win]
+        rows = rows[win]
         lengths = np.concatenate([np.diff(self._offsets), *(n for _, n, _ in adds)])
-        self._offsets = np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64)
-        self._flat = _take(self._flat, [t for _, _, t in adds], lengths, rows)
+        offsets = np.concatenate([[0], np.cumsum(lengths[rows])]).astype(np.int64)
+        flat = _take(self._flat, [t for _, _, t in adds], lengths, rows)
+        # Assigned together, once all is computed: a failure above leaves the index as it was.
+        self._ids, self._offsets, self._flat = ids[last][win], offsets, flat
         self._queue = []
 
     def _matrix(self) -> Any:
