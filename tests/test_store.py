@@ -35,7 +35,8 @@ def _digest(path: Path) -> str:
 
 @pytest.fixture
 def saved(tmp_path: Path) -> Path:
-    path = tmp_path / "store.sqlite"
+    path = tmp_path / "a folder #1 ?x=%20 ü" / "store.sqlite"  # read through a file: URI
+    path.parent.mkdir()
     _store().save(path)
     return path
 
