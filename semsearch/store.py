@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from .store_file import Database
 from .types import Document, Hit, Passage
 from .vectors import Ids
 
@@ -85,121 +84,42 @@ def _row_doc(row: Sequence[Any]) -> Document:
     )
 
 
-def _memory() -> sqlite3.Connection:
-    # Autocommit mode: transactions are explicit (Store.transaction), so a failed ingest rolls
-    # back. Nothing in memory survives a crash, so journaling to memory is enough.
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute("PRAGMA journal_mode = MEMORY")
-    return db
-
-
-def _copy(source: IO[bytes], target: IO[bytes]) -> None:
-    """Copy a whole file in the kernel where it can (sendfile), else through a buffer."""
-    size, done = os.fstat(source.fileno()).st_size, 0
-    try:
-        while done < size:
-            sent = os.sendfile(target.fileno(), source.fileno(), done, size - done)
-            if not sent:
-                raise OSError("sendfile copied nothing")
-            done += sent
-    except (OSError, AttributeError):
-        source.seek(done)
-        target.seek(done)
-        shutil.copyfileobj(source, target, 1 << 20)
-
-
 class Store:
     """Documents and passages in one SQLite database.
 
-    A loaded store reads its saved file in place, read-only (generation files never change), and
-    is copied into memory only on its first write: opening a large index costs no copy of it.
+    A loaded store reads its saved file in place, read-only, and is copied into memory only on
+    its first write (see :class:`~semsearch.store_file.Database`): opening a large index costs no
+    copy of it.
     """
 
-    def __init__(self) -> None:
-        self._db = _memory()
-        self._db.executescript(_SCHEMA)
-        self._file: IO[bytes] | None = None  # the saved file while we read it in place
-        self._in_transaction = False
+    def __init__(self, database: Database | None = None) -> None:
+        self._database = database or Database(_SCHEMA)
 
     @property
     def db(self) -> sqlite3.Connection:
         """The connection to read from; writes go through the methods and ``transaction``."""
-        return self._db
+        return self._database.db
 
     @property
     def read_only(self) -> bool:
         """True while the store reads its saved file in place (no write since ``load``)."""
-        return self._file is not None
+        return self._database.read_only
 
     @classmethod
     def load(cls, path: Path) -> Store:
         """Open a saved database read-only in place; raises ValueError when it is not ours."""
-        store = cls.__new__(cls)
-        store._in_transaction = False
-        # immutable=1: SQLite takes no locks and never looks for a journal; the open file keeps
-        # the data readable (and copyable by save) after a later save deletes the file.
-        store._file = open(path, "rb")  # noqa: SIM115 - closed on the first write
-        try:
-            store._db = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
-            )
-            tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
-        except BaseException:
-            store._file.close()
-            raise
-        if not {"documents", "passages"} <= tables:
-            store._db.close()
-            store._file.close()
-            raise ValueError(f"{path}: not a semsearch store (no documents and passages tables)")
-        return store
+        return cls(Database.open(path, {"documents", "passages"}))
 
-    def _writable(self) -> sqlite3.Connection:
-        """The connection to write to: a loaded store is copied into memory first."""
-        if self._file is not None:
-            memory = _memory()
-            self._db.backup(memory)
-            # The read-only connection is not closed but dropped: a cursor still iterating it
-            # (documents() feeding add()) keeps it, and reads the loaded state, to its end.
-            self._file.close()
-            self._db, self._file = memory, None
-            if self._in_transaction:
-                memory.execute("BEGIN")
-        return self._db
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Every write inside commits together, or none does if the block raises."""
-        if self._in_transaction:
-            raise RuntimeError("a store transaction is already open")
-        self._in_transaction = True
-        # A read-only store begins no transaction: its first write copies it into memory and
-        # begins one there (see _writable), so a block that writes nothing copies nothing.
-        if self._file is None:
-            self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            if self._file is None:
-                self._db.execute("ROLLBACK")
-            raise
-        else:
-            if self._file is None:
-                self._db.execute("COMMIT")
-        finally:
-            self._in_transaction = False
+        return self._database.transaction()
 
     def save(self, path: Path) -> None:
         """Write a complete copy of the database to ``path`` (the caller makes it atomic)."""
-        if self._file is not None:
-            # Unchanged since load: the saved bytes are the database.
-            with open(path, "wb") as out:
-                _copy(self._file, out)
-            return
-        target = sqlite3.connect(path)
-        try:
-            self._db.backup(target)
-        finally:
-            target.close()
+        self._database.save(path)
+
+    def _writable(self) -> sqlite3.Connection:
+        return self._database.writable()
 
     # -- documents -----------------------------------------------------------------------------
 
