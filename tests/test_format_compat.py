@@ -1,0 +1,54 @@
+"""Indexes saved by earlier semsearch versions still load, search alike, and upgrade on save."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from semsearch import Document, Embedder, Index
+from semsearch import manifest as mf
+
+ROOT = Path(__file__).resolve().parents[1]
+# The bundled sample index as format 3 saved it (one lexical.npz and one dedup.npz, no saved
+# BM25 matrix or duplicate groups), kept byte for byte.
+FORMAT3 = ROOT / "tests" / "data" / "index-format3"
+QUERIES = ["Afghan migrants crossing into Iran", "letters between Putin and Sharif", "UN warning"]
+
+
+@pytest.fixture
+def old_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "old"
+    shutil.copytree(FORMAT3, target)
+    return target
+
+
+def test_format3_loads_and_searches_like_the_current_bundled_index(
+    old_copy: Path, embedder: Embedder
+) -> None:
+    assert json.loads((old_copy / mf.MANIFEST).read_text())["format_version"] == 3
+    old = Index.load(old_copy, model=embedder)
+    new = Index.load(ROOT / "indexes" / "news", model=embedder)
+    for query in QUERIES:
+        for mode in ("dense", "lexical", "hybrid"):
+            got = [(h.doc_id, h.start, h.end) for h in old.search(query, k=4, mode=mode)]
+            want = [(h.doc_id, h.start, h.end) for h in new.search(query, k=4, mode=mode)]
+            assert got == want, (query, mode)
+    assert old.info()["duplicates"] == new.info()["duplicates"]
+
+
+def test_format3_index_upgrades_on_save(old_copy: Path, embedder: Embedder) -> None:
+    index = Index.load(old_copy, model=embedder)
+    index.add(Document(id="extra", text="Flooding closed the coastal road for a second day."))
+    index.save()
+    manifest = json.loads((old_copy / mf.MANIFEST).read_text())
+    assert manifest["format_version"] == mf.FORMAT_VERSION
+    assert "lexical-bm25-data.npy" in manifest["files"]
+    # Only the new generation's files remain: the old single-file parts were removed.
+    assert sorted(p.name for p in old_copy.iterdir() if not p.name.startswith(".")) == sorted(
+        [mf.MANIFEST, *(entry["name"] for entry in manifest["files"].values())]
+    )
+    again = Index.load(old_copy, model=embedder)
+    assert again.search("coastal road flooding", k=1)[0].doc_id == "extra"
