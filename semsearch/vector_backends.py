@@ -24,6 +24,8 @@ MEMORY_BUDGET = 4 << 30
 # An IVF index is retrained when the corpus is this many times larger (or smaller) than at
 # training: its list count then no longer fits the corpus.
 RETRAIN_FACTOR = 4
+# nprobe is tuned again (no retraining) when the corpus is this many times the tuned size.
+RETUNE_FACTOR = 1.5
 RECALL_TARGET = 0.95
 # Tuning aims above the target: the estimate comes from a few hundred queries.
 TUNE_TARGET = 0.97
@@ -53,6 +55,8 @@ class Config:
     estimated_recall: float = 1.0
     pinned: bool = False
     """Chosen by name: kept as the corpus grows (only retrained), never switched."""
+    tuned_on: int = 0
+    """Vectors held when nprobe was last tuned (0: at training, for indexes saved before)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +98,13 @@ def needs_rebuild(config: Config, n: int, dimension: int, budget: int) -> str | 
     grown = n > RETRAIN_FACTOR * max(config.trained_on, 1)
     shrunk = config.trained_on > RETRAIN_FACTOR * max(n, 1) and n >= 1000
     return wanted if grown or shrunk else None
+
+
+def needs_retune(config: Config, n: int) -> bool:
+    """True once the corpus is RETUNE_FACTOR times the size nprobe was tuned at (or smaller):
+    lists fill up as it grows, and a probe count tuned at 400k lost recall by a million."""
+    tuned = max(config.tuned_on or config.trained_on, 1)
+    return n >= RETUNE_FACTOR * tuned or tuned >= RETUNE_FACTOR * max(n, 1)
 
 
 def nlist_for(n: int) -> int:

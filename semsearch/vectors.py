@@ -26,6 +26,7 @@ from .vector_backends import (
     build,
     faiss_module,
     needs_rebuild,
+    needs_retune,
     recall,
     sample_queries,
     tune,
@@ -150,6 +151,8 @@ class VectorIndex:
             target = self.config.backend if len(self) >= MIN_TRAIN else None
         if target is not None:
             self.rebuild(target)
+        elif self._ann is not None and needs_retune(self.config, len(self)):
+            self._tune()
 
     def rebuild(self, backend: str) -> None:
         """Rebuild the approximate part as ``backend`` from the stored vectors (no model)."""
@@ -172,10 +175,15 @@ class VectorIndex:
         )
         self._ann = ann
         self.config = config
-        queries = sample_queries(vectors, 300, seed=0)
         del vectors
+        self._tune()
+
+    def _tune(self) -> None:
+        """Set nprobe to meet the recall target on query-like probes, at the current size."""
+        queries = sample_queries(self._stored_view(), 300, seed=0)
         truth = self._exact_search(queries, 10, None)[1]
-        self.config = tune(config, self._ann_searcher(), queries, truth, 10)
+        tuned = tune(self.config, self._ann_searcher(), queries, truth, 10)
+        self.config = replace(tuned, tuned_on=len(self))
 
     def all_vectors(self) -> npt.NDArray[np.float32]:
         """Every stored vector, in :meth:`ids` order (a copy)."""

@@ -122,3 +122,23 @@ def test_cli_vector_index_on_an_existing_index(sample_file: Path, tmp_path: Path
     info = json.loads(runner.invoke(cli, ["info", "--index", str(target), "--json"]).stdout)
     assert info["index_type"] == "ivf-pq"
     assert info["vector_index"]["pinned"] is True
+
+
+def test_nprobe_is_tuned_again_as_the_corpus_grows() -> None:
+    vecs = _vectors(6000, seed=4)
+    index = VectorIndex(D, backend="ivf-sq8")
+    index.add(np.arange(1000, dtype=np.int64), vecs[:1000])
+    assert (index.config.trained_on, index.config.tuned_on) == (1000, 1000)
+    # Below the retune factor nothing changes; past it, nprobe is tuned at the new size
+    # (retraining waits for RETRAIN_FACTOR).
+    index.add(np.arange(1000, 1400, dtype=np.int64), vecs[1000:1400])
+    assert index.config.tuned_on == 1000
+    index.add(np.arange(1400, 3000, dtype=np.int64), vecs[1400:3000])
+    assert (index.config.trained_on, index.config.tuned_on) == (1000, 3000)
+    assert (
+        index.config.estimated_recall >= vb.TUNE_TARGET or index.config.nprobe == index.config.nlist
+    )
+    assert index.check_recall(probes=100) >= vb.RECALL_TARGET
+    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000), 1500)
+    assert not vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=1400), 2000)
+    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=3000), 1900)
