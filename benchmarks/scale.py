@@ -267,7 +267,7 @@ def phase_query(args: argparse.Namespace) -> dict[str, Any]:
     index = Index.load(target)
     load_s = time.perf_counter() - t0
     loaded_mb = rss_mb()
-    # What the honest load costs: sizes and SHA-256 of every file, timed again on their own.
+    # What the honest load costs: sizes and checksums of every file, timed again on their own.
     t0 = time.perf_counter()
     mf.read_manifest(target)
     checksum_s = time.perf_counter() - t0
@@ -399,7 +399,7 @@ def report(r: dict[str, Any]) -> str:
         f"{e['baseline']:.1f}, semsearch onnx {e['onnx']:.1f}, onnx-int8 {e['onnx-int8']:.1f}",
         f"recall@10 vs exact: real queries {q['real_recall']:.3f}, probes {q['probe_recall']:.3f}"
         f" (baseline exact: 1.000)",
-        f"load: {q['load_s']:.1f} s, of which checksums (size + SHA-256 of every file) "
+        f"load: {q['load_s']:.1f} s, of which checksums (size + hash of every file) "
         f"{q['checksum_s']:.1f} s when timed alone",
         "private memory is the process's own; mapped file pages are the memory-mapped index "
         "files' page cache (shared, dropped under pressure and read again on touch); the "

@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from .errors import IndexFormatError, SemsearchError
 
 # 2: adds the lexical (BM25 terms) and duplicate-signature files.
@@ -42,12 +44,20 @@ _OURS = re.compile(
 )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+# Checksums guard against truncated, corrupted or swapped files (whoever can rewrite the files
+# can rewrite the manifest too, so a cryptographic hash would add no protection). xxh3-128 hashes
+# at about 20 GB/s where SHA-256 managed 1.8: at a million passages (4.3 GB of files) verifying
+# took 1.6 s of a 4.4 s load with SHA-256. Manifests written with SHA-256 are still verified.
+CHECKSUMS: dict[str, Callable[[], Any]] = {"xxh3_128": xxhash.xxh3_128, "sha256": hashlib.sha256}
+CHECKSUM = "xxh3_128"
+
+
+def checksum_file(path: Path, algorithm: str = CHECKSUM) -> str:
+    digest = CHECKSUMS[algorithm]()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(4 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -110,7 +120,7 @@ def write_generation(
         files[role] = {
             "name": final.name,
             "bytes": final.stat().st_size,
-            "sha256": sha256_file(final),
+            CHECKSUM: checksum_file(final),
         }
     manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
     tmp = directory / (MANIFEST + ".tmp")
@@ -148,11 +158,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{path}: index format version {version!r}; "
             f"this semsearch reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
-    expected: dict[Path, str] = {}
+    expected: dict[Path, tuple[str, str]] = {}
     for role, entry in manifest["files"].items():
         try:
-            name, size, digest = str(entry["name"]), int(entry["bytes"]), str(entry["sha256"])
-        except (KeyError, TypeError, ValueError):
+            algorithm = next(a for a in CHECKSUMS if a in entry)
+            name, size, digest = str(entry["name"]), int(entry["bytes"]), str(entry[algorithm])
+        except (StopIteration, KeyError, TypeError, ValueError):
             raise IndexFormatError(f"{path}: not a valid manifest (bad entry for {role})") from None
         if "/" in name or name.startswith("."):
             raise IndexFormatError(f"{path}: not a valid manifest (bad file name {name!r})")
@@ -164,11 +175,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             raise IndexFormatError(
                 f"{file}: {actual} bytes, the manifest says {size} (truncated or changed)"
             )
-        expected[file] = digest
-    # hashlib releases the GIL on large blocks: files are hashed in parallel, one per core.
+        expected[file] = (algorithm, digest)
+    # Both hashes release the GIL on large blocks: files are hashed in parallel, one per core.
     with ThreadPoolExecutor(max_workers=max(1, min(len(expected), os.cpu_count() or 1))) as pool:
-        for file, actual_digest in zip(expected, pool.map(sha256_file, expected), strict=True):
-            if actual_digest != expected[file]:
+        found = pool.map(lambda f: checksum_file(f, expected[f][0]), expected)
+        for file, actual_digest in zip(expected, found, strict=True):
+            if actual_digest != expected[file][1]:
                 raise IndexFormatError(
                     f"{file}: checksum does not match the manifest (file changed)"
                 )

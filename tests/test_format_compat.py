@@ -52,3 +52,14 @@ def test_format3_index_upgrades_on_save(old_copy: Path, embedder: Embedder) -> N
     )
     again = Index.load(old_copy, model=embedder)
     assert again.search("coastal road flooding", k=1)[0].doc_id == "extra"
+
+
+def test_format3_sha256_checksums_still_catch_a_changed_file(old_copy: Path) -> None:
+    from semsearch import IndexFormatError
+
+    store = next(old_copy.glob("store.*.sqlite"))
+    data = bytearray(store.read_bytes())
+    data[-1] ^= 0xFF
+    store.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum does not match"):
+        Index.load(old_copy)

@@ -113,7 +113,7 @@ def test_manifest_records_what_loading_checks(saved: Path) -> None:
     assert manifest["counts"]["documents"] == 6
     for entry in manifest["files"].values():
         assert (saved / entry["name"]).stat().st_size == entry["bytes"]
-        assert len(entry["sha256"]) == 64
+        assert len(entry["xxh3_128"]) == 32
 
 
 def test_save_again_replaces_files_and_leaves_no_leftovers(copy: Path) -> None:
