@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from .minhash import (
     signature,
     signatures,
 )
+from .saved_arrays import read_mapped, read_npz, require
 from .vectors import Ids
 
 if TYPE_CHECKING:
@@ -207,41 +207,22 @@ class Duplicates:
         if GROUPS_ROLE not in files:
             raise ValueError(f"no {GROUPS_ROLE} among the duplicate files {sorted(files)}")
         path = files[GROUPS_ROLE]
-        arrays = _read_npz(path)
+        arrays = read_npz(path, "a duplicate-groups file")
         dups = cls()
         if "signatures" in arrays:
-            ids, sigs = _require(arrays, path, "ids", "signatures")
+            ids, sigs = require(arrays, path, "ids", "signatures")
             stored = None
         else:
-            ids, members, reps = _require(arrays, path, "ids", "members", "reps")
+            ids, members, reps = require(arrays, path, "ids", "members", "reps")
             if SIGNATURES_ROLE not in files:
                 raise ValueError(f"{path}: no {SIGNATURES_ROLE} beside it")
-            sigs_path = files[SIGNATURES_ROLE]
-            try:
-                sigs = np.load(sigs_path, mmap_mode="r", allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise ValueError(f"{sigs_path}: not a signature matrix ({exc})") from None
+            sigs = read_mapped(files[SIGNATURES_ROLE], "a signature matrix")
             _check_groups(path, ids, members, reps)
             stored = (members, reps)
         _check_signatures(path, ids, sigs)
         dups._ids, dups._sigs = ids, sigs
         dups._groups, dups._stored = None, stored
         return dups
-
-
-def _read_npz(path: Path) -> dict[str, Any]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a duplicate-groups file ({exc})") from None
-
-
-def _require(arrays: dict[str, Any], path: Path, *keys: str) -> list[Any]:
-    missing = [k for k in keys if k not in arrays]
-    if missing:
-        raise ValueError(f"{path}: missing arrays {', '.join(missing)}")
-    return [arrays[k] for k in keys]
 
 
 def _check_signatures(path: Path, ids: Any, sigs: Any) -> None:

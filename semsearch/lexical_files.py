@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .saved_arrays import read_mapped, read_npz, require
 
 MAIN = "lexical.npz"
 """Vocabulary (JSON), passage ids, term offsets, k1/b and the matrix's document count."""
@@ -20,6 +21,7 @@ ARRAYS: dict[str, tuple[str, type[np.generic]]] = {
     "indices": ("lexical-bm25-indices.npy", np.int32),
     "indptr": ("lexical-bm25-indptr.npy", np.int64),
 }
+_F3 = ("ids", "lengths", "terms", "vocab")
 _BLOCK = 1 << 24  # elements read per step when checking a memory-mapped array
 
 
@@ -70,17 +72,11 @@ def read(files: Mapping[str, Path]) -> Saved:
     if MAIN not in files:
         raise ValueError(f"no {MAIN} among the lexical files")
     path = files[MAIN]
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "lengths" in npz.files:  # format 3: ids, lengths, terms, vocab in this one file
-                saved = _format3({k: npz[k] for k in ("ids", "lengths", "terms", "vocab")})
-            else:
-                main = {k: npz[k] for k in ("vocab", "ids", "offsets", "params", "num_docs")}
-                saved = None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path.name}: not a saved BM25 index ({exc})") from None
-    if saved is not None:
-        return saved
+    npz = read_npz(path, "a saved BM25 index")
+    if "lengths" in npz:  # format 3: ids, lengths, terms, vocab in this one file
+        return _format3(dict(zip(_F3, require(npz, path, *_F3), strict=True)))
+    keys = ("vocab", "ids", "offsets", "params", "num_docs")
+    main = dict(zip(keys, require(npz, path, *keys), strict=True))
     arrays: dict[str, npt.NDArray[Any]] = {}
     for key, (role, dtype) in ARRAYS.items():
         if role not in files:
@@ -112,11 +108,8 @@ def _format3(npz: dict[str, npt.NDArray[Any]]) -> Saved:
 
 
 def _load(path: Path, dtype: type[np.generic]) -> npt.NDArray[Any]:
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path.name}: not a numpy array file ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype != dtype:
+    array = read_mapped(path, "a numpy array file")
+    if array.ndim != 1 or array.dtype != dtype:
         raise ValueError(f"{path.name}: expected a 1-D {np.dtype(dtype).name} array")
     return array
 
