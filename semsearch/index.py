@@ -87,19 +87,21 @@ class Index:
         return self._vectors
 
     def configure_vectors(
-        self, *, vector_index: str = "auto", memory_budget: int | None = None
+        self, *, vector_index: str | None = None, memory_budget: int | None = None
     ) -> None:
         """Choose the FAISS index type (``auto``: by corpus size; or flat, ivf-sq8, ivf-pq) and
-        the memory budget in bytes that ``auto`` keeps the search structure within. A built
-        index that no longer fits is rebuilt now from its stored vectors, never re-embedded."""
-        if vector_index != "auto" and vector_index not in VECTOR_BACKENDS:
+        the memory budget in bytes that ``auto`` keeps the search structure within; ``None``
+        keeps the current setting. A built index that no longer fits is rebuilt now from its
+        stored vectors, never re-embedded."""
+        if vector_index not in (None, "auto", *VECTOR_BACKENDS):
             raise ValueError(
                 f"unknown vector index {vector_index!r}; choose from auto, "
                 f"{', '.join(VECTOR_BACKENDS)}"
             )
         if memory_budget is not None and memory_budget <= 0:
             raise ValueError(f"memory budget must be positive, got {memory_budget}")
-        self._vector_options = {"backend": vector_index}
+        if vector_index is not None:
+            self._vector_options["backend"] = vector_index
         if memory_budget is not None:
             self._vector_options["memory_budget"] = memory_budget
         if self._vectors is not None:

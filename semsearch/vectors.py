@@ -129,17 +129,18 @@ class VectorIndex:
             self._exact = faiss.deserialize_index(faiss.serialize_index(self._exact))
         self._mapped, self._source = False, None
 
-    def retarget(self, *, backend: str = "auto", memory_budget: int | None = None) -> None:
-        """Choose the index type by size (``auto``) or by name, within ``memory_budget`` bytes,
-        and rebuild from the stored vectors now if the current structure no longer fits."""
-        if backend != "auto" and backend not in BACKENDS:
+    def retarget(self, *, backend: str | None = None, memory_budget: int | None = None) -> None:
+        """Choose the index type by size (``auto``) or by name, within ``memory_budget`` bytes
+        (``None``: as now), and rebuild from the stored vectors if the structure no longer fits."""
+        if backend not in (None, "auto", *BACKENDS):
             raise ValueError(f"unknown vector backend {backend!r}; choose from auto, {BACKENDS}")
         if memory_budget is not None:
             if memory_budget <= 0:
                 raise ValueError(f"memory budget must be positive, got {memory_budget}")
             self.memory_budget = memory_budget
-        self.config = replace(self.config, pinned=backend != "auto")
-        if backend not in ("auto", self.config.backend):
+        if backend is not None:
+            self.config = replace(self.config, pinned=backend != "auto")
+        if backend not in (None, "auto", self.config.backend):
             self.rebuild(backend)
         else:
             self._review()

@@ -137,11 +137,7 @@ def index_command(
 
     retargeted = vector_index is not None or memory_budget is not None
     if retargeted:
-        index.configure_vectors(
-            vector_index=vector_index
-            or ("auto" if not index.vectors.config.pinned else index.vectors.config.backend),
-            memory_budget=memory_budget,
-        )
+        index.configure_vectors(vector_index=vector_index, memory_budget=memory_budget)
 
     skipped: list[str] = []
     with _warnings_to_stderr(skipped):
