@@ -87,9 +87,9 @@ def _row_doc(row: Sequence[Any]) -> Document:
 class Store:
     """Documents and passages in one SQLite database.
 
-    A loaded store reads its saved file in place, read-only, and is copied into memory only on
-    its first write (see :class:`~semsearch.store_file.Database`): opening a large index costs no
-    copy of it.
+    A loaded store reads its saved file in place, read-only, and is copied into a scratch
+    database (in memory while small, then a temporary file) only on its first write (see
+    :class:`~semsearch.store_file.Database`): opening a large index costs no copy of it.
     """
 
     def __init__(self, database: Database | None = None) -> None:

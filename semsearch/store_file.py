@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+# Pages of a writable store kept in memory (KiB). The rest lives in SQLite's private temporary
+# file (in SQLITE_TMPDIR or TMPDIR), deleted when the connection closes: a million-article store
+# is about 1.2 GB, which held in memory was a fifth of the peak of building the whole index.
+CACHE_KIB = 64 << 10
 
-def _memory() -> sqlite3.Connection:
-    # Autocommit mode: transactions are explicit (Store.transaction), so a failed ingest rolls
-    # back. Nothing in memory survives a crash, so journaling to memory is enough.
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute("PRAGMA journal_mode = MEMORY")
+
+def _scratch() -> sqlite3.Connection:
+    """A private temporary database: in memory while small, spilled to a temporary file after.
+
+    Autocommit mode: transactions are explicit (Store.transaction), so a failed ingest rolls
+    back. The rollback journal stays a temporary file too, so replacing every article of a
+    large store does not hold all their old pages in memory either.
+    """
+    db = sqlite3.connect("", isolation_level=None)
+    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return db
 
 
@@ -36,10 +45,11 @@ def _copy(source: IO[bytes], target: IO[bytes]) -> None:
 
 class Database:
     """One SQLite database: a saved file read in place, read-only (generation files never
-    change), until the first write copies it into memory; or, new, in memory from the start."""
+    change), until the first write copies it into a scratch database; or, new, scratch from the
+    start (see ``_scratch``: in memory while small, then a temporary file)."""
 
     def __init__(self, schema: str) -> None:
-        self._db = _memory()
+        self._db = _scratch()
         self._db.executescript(schema)
         self._file: IO[bytes] | None = None  # the saved file while we read it in place
         self._in_transaction = False
@@ -78,16 +88,16 @@ class Database:
         return database
 
     def writable(self) -> sqlite3.Connection:
-        """The connection to write to: a loaded store is copied into memory first."""
+        """The connection to write to: a loaded store is copied into a scratch database first."""
         if self._file is not None:
-            memory = _memory()
-            self._db.backup(memory)
+            scratch = _scratch()
+            self._db.backup(scratch)
             # The read-only connection is not closed but dropped: a cursor still iterating it
             # (documents() feeding add()) keeps it, and reads the loaded state, to its end.
             self._file.close()
-            self._db, self._file = memory, None
+            self._db, self._file = scratch, None
             if self._in_transaction:
-                memory.execute("BEGIN")
+                scratch.execute("BEGIN")
         return self._db
 
     @contextlib.contextmanager
@@ -96,8 +106,9 @@ class Database:
         if self._in_transaction:
             raise RuntimeError("a store transaction is already open")
         self._in_transaction = True
-        # A read-only store begins no transaction: its first write copies it into memory and
-        # begins one there (see writable), so a block that writes nothing copies nothing.
+        # A read-only store begins no transaction: its first write copies it into a scratch
+        # database and begins one there (see writable), so a block that writes nothing copies
+        # nothing.
         if self._file is None:
             self._db.execute("BEGIN")
         try:

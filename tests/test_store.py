@@ -133,3 +133,44 @@ def test_index_loaded_saved_twice_then_searched_added_and_removed(
     assert sorted(d.id for d in changed.documents()) == ["d1", "d2", "d3", "x"]
     assert changed.search("completely new", k=1, mode="lexical")[0].doc_id == "x"
     assert list(Index.load(tmp_path / "a", model=embedder).documents()) == DOCS
+
+
+def _sqlite_temp_files() -> int:
+    """Open files of this process that are SQLite temporary files (created then unlinked)."""
+    fds = Path("/proc/self/fd")
+    links = []
+    for fd in fds.iterdir():
+        try:
+            links.append(str(fd.readlink()))
+        except OSError:
+            continue
+    return sum("etilqs_" in link and link.endswith("(deleted)") for link in links)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_a_large_store_spills_to_a_temporary_file(
+    monkeypatch: pytest.MonkeyPatch, saved: Path, tmp_path: Path
+) -> None:
+    from semsearch import store_file
+
+    monkeypatch.setattr(store_file, "CACHE_KIB", 256)
+    before = _sqlite_temp_files()
+    text = "Words of a long article. " * 200  # 5 kB a document, 2 MB in all
+    docs = [Document(id=f"big{i}", title="", text=text, source="s") for i in range(400)]
+    store = _store(docs)
+    assert _sqlite_temp_files() > before  # past its cache, the scratch database is a file
+    with pytest.raises(KeyError), store.transaction():
+        for doc in docs[:300]:
+            store.delete_document(doc.id)
+        raise KeyError("boom")
+    assert store.counts() == (400, 400)
+    store.save(tmp_path / "big.sqlite")
+    loaded = Store.load(tmp_path / "big.sqlite")
+    assert loaded.counts() == (400, 400) and loaded.document("big399") == docs[399]
+    with loaded.transaction():  # the copy made by the first write spills the same way
+        loaded.delete_document("big0")
+    assert loaded.counts() == (399, 399)
+    # A small store stays in memory: no temporary file for a handful of documents.
+    small_before = _sqlite_temp_files()
+    _store()
+    assert _sqlite_temp_files() == small_before
