@@ -99,7 +99,25 @@ class _ModelTokenizer:
             truncation=False,
             verbose=False,
         )
-        return [[(int(a), int(b)) for a, b in spans] for spans in enc["offset_mapping"]]
+        # Lists of int pairs already (no tensors were asked for): no per-token conversion.
+        spans: list[list[Span]] = enc["offset_mapping"]
+        return spans
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """``[len(s) for s in self.token_spans(texts)]`` without making the spans."""
+        if not texts:
+            return []
+        if isinstance(self._tok, OnnxModel):
+            return self._tok.token_counts(texts)
+        enc = self._tok(
+            list(texts),
+            add_special_tokens=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            truncation=False,
+            verbose=False,
+        )
+        return [len(ids) for ids in enc["input_ids"]]
 
 
 class Embedder:

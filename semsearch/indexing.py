@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InputError
 from .lexical import indexed_text
-from .passages import chunk_text
+from .passages import chunk_texts, token_counts
 from .types import Document, Passage
 
 if TYPE_CHECKING:
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 # Passages embedded per model call: large enough for the model to sort by length and pad little,
 # small enough that a streamed ingest of a huge JSONL file holds little in memory at once.
 EMBED_BATCH = 1024
+# Documents chunked together (their sentences tokenized in one call), at most this many or as
+# many as make this many characters: a call has a fixed cost, and a large one uses every core.
+CHUNK_GROUP = 256
+CHUNK_GROUP_CHARS = 1 << 20
 
 Pending = list[tuple[Document, list[Passage], list[str]]]
 
@@ -51,20 +55,34 @@ def check_document(doc: Document) -> None:
 
 def chunk_document(index: Index, doc: Document) -> tuple[list[Passage], list[str]]:
     """Passages of ``doc`` and the texts the model embeds for them (title, blank line, text)."""
+    return chunk_documents(index, [doc])[0]
+
+
+def chunk_documents(index: Index, docs: list[Document]) -> list[tuple[list[Passage], list[str]]]:
+    """:func:`chunk_document` of each document, with one tokenizer call for all the titles and
+    one for all the sentences."""
     settings, tokenizer = index.settings, index.embedder.tokenizer
-    title = doc.title.strip() if index.include_title else ""
-    budget = settings.max_tokens
-    if title:
-        spans = tokenizer.token_spans([title])[0]
-        # A title may use a quarter of the budget at most; a longer one is cut for embedding.
-        cap = max(1, settings.max_tokens // 4)
-        if len(spans) > cap:
-            title = title[: spans[cap - 1][1]]
-        budget = max(1, settings.max_tokens - min(len(spans), cap))
-    passages = chunk_text(
-        doc.id, doc.text, tokenizer=tokenizer, settings=settings, max_tokens=budget
+    titles = [doc.title.strip() if index.include_title else "" for doc in docs]
+    budgets = [settings.max_tokens] * len(docs)
+    titled = [i for i, title in enumerate(titles) if title]
+    counts = token_counts(tokenizer, [titles[i] for i in titled])
+    # A title may use a quarter of the budget at most; a longer one is cut for embedding.
+    cap = max(1, settings.max_tokens // 4)
+    for i, count in zip(titled, counts, strict=True):
+        budgets[i] = max(1, settings.max_tokens - min(count, cap))
+    long = [i for i, count in zip(titled, counts, strict=True) if count > cap]
+    if long:
+        for i, spans in zip(long, tokenizer.token_spans([titles[i] for i in long]), strict=True):
+            titles[i] = titles[i][: spans[cap - 1][1]]
+    passage_lists = chunk_texts(
+        [(doc.id, doc.text, budget) for doc, budget in zip(docs, budgets, strict=True)],
+        tokenizer=tokenizer,
+        settings=settings,
     )
-    return passages, [f"{title}\n\n{p.text}" if title else p.text for p in passages]
+    return [
+        (passages, [f"{title}\n\n{p.text}" if title else p.text for p in passages])
+        for title, passages in zip(titles, passage_lists, strict=True)
+    ]
 
 
 def add_documents(
@@ -78,20 +96,25 @@ def add_documents(
     bar = _progress(progress)
     try:
         with store.transaction():
-            pending: Pending = []
-            pending_passages = 0
+            batch = _Batches(index, counts, new_ids, old_ids, bar)
             for doc in documents:
-                check_document(doc)
+                try:
+                    check_document(doc)
+                except Exception as error:
+                    # Documents before a bad one are chunked first, so the error raised is the
+                    # one adding them one at a time would raise.
+                    batch.chunk_group()
+                    raise error from None
+                if doc.id in batch.unstored:
+                    # Whether it is unchanged depends on the copy not stored yet: store it as
+                    # adding one at a time would have by now.
+                    batch.chunk_group()
                 if store.same_document(doc):
                     counts["unchanged"] += 1
                     continue
-                passages, texts = chunk_document(index, doc)
-                pending.append((doc, passages, texts))
-                pending_passages += len(passages)
-                if pending_passages >= EMBED_BATCH:
-                    _flush(index, pending, counts, new_ids, old_ids, bar)
-                    pending, pending_passages = [], 0
-            _flush(index, pending, counts, new_ids, old_ids, bar)
+                batch.take(doc)
+            batch.chunk_group()
+            _flush(index, batch.pending, counts, new_ids, old_ids, bar)
     except BaseException:
         _drop(index, new_ids)
         raise
@@ -102,6 +125,43 @@ def add_documents(
     # and the source of reused embeddings.
     _drop(index, old_ids)
     return AddReport(**counts)
+
+
+class _Batches:
+    """Checked documents chunked in groups, then embedded and stored in batches of passages at
+    exactly the documents where adding them one at a time would flush a batch."""
+
+    def __init__(
+        self, index: Index, counts: dict[str, int], new_ids: list[int], old_ids: list[int], bar: Any
+    ) -> None:
+        self.index, self.counts, self.bar = index, counts, bar
+        self.new_ids, self.old_ids = new_ids, old_ids
+        self.group: list[Document] = []
+        self.group_chars = 0
+        self.pending: Pending = []
+        self.pending_passages = 0
+        self.unstored: set[str] = set()
+        """Ids of the documents in the group or pending: not in the store yet."""
+
+    def take(self, doc: Document) -> None:
+        self.group.append(doc)
+        self.group_chars += len(doc.text)
+        self.unstored.add(doc.id)
+        if len(self.group) >= CHUNK_GROUP or self.group_chars >= CHUNK_GROUP_CHARS:
+            self.chunk_group()
+
+    def chunk_group(self) -> None:
+        if not self.group:
+            return
+        chunks = chunk_documents(self.index, self.group)
+        for doc, (passages, texts) in zip(self.group, chunks, strict=True):
+            self.pending.append((doc, passages, texts))
+            self.pending_passages += len(passages)
+            if self.pending_passages >= EMBED_BATCH:
+                _flush(self.index, self.pending, self.counts, self.new_ids, self.old_ids, self.bar)
+                self.pending, self.pending_passages = [], 0
+        self.group, self.group_chars = [], 0
+        self.unstored = {doc.id for doc, _, _ in self.pending}
 
 
 def _drop(index: Index, ids: list[int]) -> None:

@@ -267,7 +267,14 @@ class OnnxModel:
     def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character spans of each text's tokens, without special tokens."""
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [[(int(a), int(b)) for a, b in e.offsets] for e in encodings]
+        # Offsets already are lists of int pairs: converting each token again cost a tenth of
+        # chunking.
+        return [e.offsets for e in encodings]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Number of tokens of each text, without special tokens."""
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e) for e in encodings]
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int, threads: int = 1, progress: bool = False

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import blingfire
 from .types import Passage
 
 Span = tuple[int, int]
+_Ints = ctypes.Array[ctypes.c_int32]
 
 
 class Tokenizer(Protocol):
@@ -28,6 +30,9 @@ class WhitespaceTokenizer:
 
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
         return [[m.span() for m in self._TOKEN.finditer(t)] for t in texts]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(self._TOKEN.findall(t)) for t in texts]
 
 
 @dataclass(frozen=True)
@@ -91,13 +96,41 @@ def _split_block(text: str, start: int, end: int) -> list[Span]:
 _TEXT_TO_SENTENCES_WITH_OFFSETS = blingfire.blingfire.TextToSentencesWithOffsets
 
 
+# Making three zeroed ctypes buffers cost as much as the C call itself: each thread keeps one
+# set for lines up to this size and zeroes the part a call uses (larger lines get their own).
+_REUSED_SIZE = 1 << 16
+_held = threading.local()
+
+
+def _buffers(size: int) -> tuple[ctypes.Array[ctypes.c_char], _Ints, _Ints]:
+    """Zeroed output, start and end buffers of at least ``size`` elements."""
+    if size > _REUSED_SIZE:
+        return (
+            ctypes.create_string_buffer(size),
+            (ctypes.c_int32 * size)(),
+            (ctypes.c_int32 * size)(),
+        )
+    held: tuple[ctypes.Array[ctypes.c_char], _Ints, _Ints] | None = getattr(_held, "buffers", None)
+    if held is None:
+        held = (
+            ctypes.create_string_buffer(_REUSED_SIZE),
+            (ctypes.c_int32 * _REUSED_SIZE)(),
+            (ctypes.c_int32 * _REUSED_SIZE)(),
+        )
+        _held.buffers = held
+        return held
+    out, starts, ends = held
+    ctypes.memset(out, 0, size)
+    ctypes.memset(starts, 0, 4 * size)
+    ctypes.memset(ends, 0, 4 * size)
+    return held
+
+
 def _blingfire_sentences(line: str) -> list[Span]:
     """``blingfire.text_to_sentences_and_offsets(line)[1]``, exactly, but without its byte loop."""
     data = line.encode("utf-8")
     size = len(data) * 2  # the wrapper's buffer sizes, so the C function behaves identically
-    out = ctypes.create_string_buffer(size)
-    starts = (ctypes.c_int32 * size)()
-    ends = (ctypes.c_int32 * size)()
+    out, starts, ends = _buffers(size)
     written = _TEXT_TO_SENTENCES_WITH_OFFSETS(
         ctypes.c_char_p(data),
         ctypes.c_int(len(data)),
@@ -108,7 +141,9 @@ def _blingfire_sentences(line: str) -> list[Span]:
     )
     if written == -1 or written > size:
         return []
-    count = out.value.count(b"\n") + 1
+    # What ``out.value`` gives for a buffer of exactly ``size`` bytes.
+    text = ctypes.string_at(out, size).partition(b"\0")[0]
+    count = text.count(b"\n") + 1
     # Ends are inclusive, so an end maps to the character that starts at the byte after it. The
     # wrapper maps offsets in order while each lands on a character start at or after the previous
     # one; the first that does not stops the mapping, and one missing final end becomes len(line).
@@ -160,16 +195,32 @@ def split_sentences(text: str) -> list[Span]:
     return sentences
 
 
+def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
+    """Number of tokens of each text: ``tokenizer.token_counts`` where it has one (the model's
+    tokenizer does: making every token's span a Python pair cost a sixth of tokenizing)."""
+    if not texts:
+        return []
+    counts: Callable[[Sequence[str]], list[int]] | None = getattr(tokenizer, "token_counts", None)
+    if counts is not None:
+        return counts(texts)
+    return [len(spans) for spans in tokenizer.token_spans(texts)]
+
+
 def _units(
-    text: str, sentences: list[Span], tokenizer: Tokenizer, max_tokens: int
+    text: str,
+    sentences: list[Span],
+    counts: list[int],
+    long: dict[int, list[Span]],
+    max_tokens: int,
 ) -> list[tuple[int, int, int]]:
-    """Sentences as (start, end, tokens), with any sentence over budget cut at token boundaries."""
-    token_lists = tokenizer.token_spans([text[a:b] for a, b in sentences])
+    """Sentences as (start, end, tokens), with any sentence over budget cut at token boundaries
+    (``long`` holds the token spans of those, by sentence number)."""
     units: list[tuple[int, int, int]] = []
-    for (a, b), tokens in zip(sentences, token_lists, strict=True):
-        if len(tokens) <= max_tokens:
-            units.append((a, b, max(len(tokens), 1)))
+    for k, ((a, b), count) in enumerate(zip(sentences, counts, strict=True)):
+        if count <= max_tokens:
+            units.append((a, b, max(count, 1)))
             continue
+        tokens = long[k]
         i = 0
         while i < len(tokens):
             cut = min(i + max_tokens, len(tokens))
@@ -203,8 +254,56 @@ def chunk_text(
 
     ``max_tokens`` overrides ``settings.max_tokens`` for one document (to leave room for its title).
     """
-    budget = max(1, max_tokens if max_tokens is not None else settings.max_tokens)
-    units = _units(text, split_sentences(text), tokenizer, budget)
+    return chunk_texts([(doc_id, text, max_tokens)], tokenizer=tokenizer, settings=settings)[0]
+
+
+def chunk_texts(
+    items: Sequence[tuple[str, str, int | None]], *, tokenizer: Tokenizer, settings: ChunkSettings
+) -> list[list[Passage]]:
+    """:func:`chunk_text` of many ``(doc_id, text, max_tokens)`` items, with the same results.
+
+    The sentences of every text are tokenized in one call: a call has a fixed cost, and the
+    model's tokenizer spreads a large one over the cores. Only sentences over their budget, which
+    are cut at token boundaries, are tokenized again for the spans of their tokens.
+    """
+    sentence_lists = [split_sentences(text) for _, text, _ in items]
+    budgets = [max(1, m if m is not None else settings.max_tokens) for _, _, m in items]
+    pieces = [
+        text[a:b]
+        for (_, text, _), spans in zip(items, sentence_lists, strict=True)
+        for a, b in spans
+    ]
+    counts = token_counts(tokenizer, pieces)
+    if len(counts) != len(pieces):
+        raise ValueError(f"tokenizer gave {len(counts)} results for {len(pieces)} texts")
+    firsts: list[int] = []
+    long: list[tuple[int, int]] = []  # (item, sentence) of every sentence over its budget
+    first = 0
+    for item, (sentences, budget) in enumerate(zip(sentence_lists, budgets, strict=True)):
+        firsts.append(first)
+        long.extend(
+            (item, k) for k, n in enumerate(counts[first : first + len(sentences)]) if n > budget
+        )
+        first += len(sentences)
+    long_spans: list[dict[int, list[Span]]] = [{} for _ in items]
+    if long:
+        cut = tokenizer.token_spans([pieces[firsts[i] + k] for i, k in long])
+        for (i, k), spans in zip(long, cut, strict=True):
+            long_spans[i][k] = spans
+    results: list[list[Passage]] = []
+    for (doc_id, text, _), sentences, budget, first, spans_of in zip(
+        items, sentence_lists, budgets, firsts, long_spans, strict=True
+    ):
+        doc_counts = counts[first : first + len(sentences)]
+        units = _units(text, sentences, doc_counts, spans_of, budget)
+        results.append(_pack(doc_id, text, units, budget, settings))
+    return results
+
+
+def _pack(
+    doc_id: str, text: str, units: list[tuple[int, int, int]], budget: int, settings: ChunkSettings
+) -> list[Passage]:
+    """Consecutive units as passages of at most ``budget`` tokens, ``settings.overlap`` apart."""
     passages: list[Passage] = []
     i = 0
     while i < len(units):

@@ -146,13 +146,15 @@ def test_same_result_for_any_c_output(
     pairs = [(a, b - 1) for a, b in zip(bounds[::2], bounds[1::2], strict=False)]
 
     def fake(line_bytes: Any, size: Any, out: Any, starts: Any, ends: Any, capacity: Any) -> int:
+        # Like the C function, writes within the capacity it is given: the buffers passed may be
+        # larger (semsearch reuses them, zeroed, from line to line).
         buffer, start_array, end_array = out._obj, starts._obj, ends._obj
-        for i, (a, b) in enumerate(pairs[: len(start_array)]):
+        for i, (a, b) in enumerate(pairs[: capacity.value]):
             start_array[i], end_array[i] = a, b
         text = b"\n".join(b"s" for _ in range(max(1, len(pairs) + extra_newlines)))
         if nul_at is not None:  # the wrapper counts sentences only up to the first NUL byte
             text = text[:nul_at] + b"\0" + text[nul_at:]
-        text = text[: max(0, len(buffer) - 1)]
+        text = text[: max(0, capacity.value - 1)]
         ctypes.memmove(buffer, text, len(text))
         if status == "failed":
             return -1
