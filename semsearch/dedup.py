@@ -54,9 +54,12 @@ class Duplicates:
         self._ids: Ids = np.zeros(0, dtype=np.int64)
         self._sigs: Signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
         self._room: tuple[Ids, Signatures] | None = None  # spare rows _ids and _sigs view
-        # Buffered changes in call order: (sequence number, ids, signatures) and id -> sequence
-        # number of its latest removal; a row survives unless removed after it was added.
-        self._added: list[tuple[int, Ids, Signatures]] = []
+        # Buffered changes in call order: (sequence number, ids, their first row in _pending)
+        # and id -> sequence number of its latest removal; a row survives unless removed after
+        # it was added. Buffered signatures go into one matrix with spare rows, grown in place.
+        self._added: list[tuple[int, Ids, int]] = []
+        self._pending: Signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        self._pending_used = 0
         self._removed: dict[int, int] = {}
         self._seq = 0
         self._groups: dict[int, int] | None = {}  # of the merged rows; None: not computed
@@ -81,8 +84,29 @@ class Duplicates:
         if sigs.shape != (len(ids), NUM_PERM):
             raise ValueError(f"signatures of shape {sigs.shape} for {len(ids)} ids")
         if len(ids):
+            start = self._pending_used
+            self._reserve(start + len(ids))
+            self._pending[start : start + len(ids)] = sigs
+            self._pending_used += len(ids)
             self._seq += 1
-            self._added.append((self._seq, ids, sigs))
+            self._added.append((self._seq, ids, start))
+
+    def _reserve(self, rows: int, *, exact: bool = False) -> None:
+        """Make the buffered signatures' matrix ``rows`` long (at least, unless ``exact``). It
+        is resized in place: the allocator moves its pages instead of copying them, so growing
+        never holds it twice, and growing often costs little, so its spare rows (zeroed, hence
+        resident) are kept to a sixteenth. Nothing else ever refers to it; should numpy still
+        refuse (a refcount it cannot trust), it is copied instead."""
+        size = len(self._pending)
+        if rows == size or (rows < size and not exact):
+            return
+        capacity = rows if exact else max(rows, size + size // 16 + 256)
+        try:
+            self._pending.resize((capacity, NUM_PERM), refcheck=True)
+        except ValueError:
+            grown = np.zeros((capacity, NUM_PERM), dtype=np.uint32)
+            grown[: self._pending_used] = self._pending[: self._pending_used]
+            self._pending = grown
 
     def remove(self, ids: Iterable[int] | Ids) -> None:
         self._seq += 1
@@ -101,17 +125,24 @@ class Duplicates:
         ids = np.concatenate([i for _, i, _ in self._added] or [np.zeros(0, np.int64)])
         n = len(self._ids)
         if not self._removed and np.all(ids[1:] > ids[:-1]) and (not n or ids[0] > self._ids[-1]):
-            sigs = np.concatenate([s for _, _, s in self._added])
+            sigs = self._pending[: self._pending_used]
             known = self._known()
             if known is not None and n and len(ids) <= max(1024, n // 8):
                 self._groups = self._joined(known, ids, sigs)
             else:
                 self._groups = self._bands = None
-            self._append(ids, sigs)
+            if n:
+                self._append(ids, sigs)
+            else:  # a build: the buffered matrix becomes the index's, without a copy
+                del sigs
+                self._reserve(self._pending_used, exact=True)
+                self._ids, self._sigs, self._room = ids, self._pending, None
+                self._pending = np.zeros((0, NUM_PERM), dtype=np.uint32)
         else:
             self._rebuild()
             self._groups = self._stored = self._bands = None
         self._added, self._removed = [], {}
+        self._pending, self._pending_used = self._pending[:0].copy(), 0
 
     def _joined(self, groups: dict[int, int], ids: Ids, sigs: Signatures) -> dict[int, int]:
         """``groups`` with rows ``ids`` (larger than every stored id) added: only the stored rows
@@ -162,8 +193,7 @@ class Duplicates:
         old = rows < base
         sigs[old] = self._sigs[rows[old]]
         if not old.all():
-            extra = np.concatenate([s for _, _, s in self._added])
-            sigs[~old] = extra[rows[~old] - base]
+            sigs[~old] = self._pending[rows[~old] - base]
         self._ids, self._sigs, self._room = ids[rows], sigs, None
 
     def groups(self) -> dict[int, int]:

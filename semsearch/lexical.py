@@ -61,8 +61,11 @@ class LexicalIndex:
         self._ids: Ids = np.zeros(0, dtype=np.int64)
         self._offsets: npt.NDArray[np.int64] = np.zeros(1, dtype=np.int64)
         self._flat: Terms = np.zeros(0, dtype=np.int32)
-        # (ids, lengths, terms) per add; (ids, None, None) per remove: in call order.
+        # (ids, lengths, (start, stop) in _tail) per add; (ids, None, None) per remove: in call
+        # order. Queued terms go into one array with spare room, grown in place (_reserve).
         self._queue: list[tuple[Ids, Any, Any]] = []
+        self._tail: Terms = np.zeros(0, dtype=np.int32)
+        self._tail_used = 0
         self._tokenizer: Tokenizer | None = None
         # Word -> term id (-1: stopword, -2: the batch separator), so a word is stemmed once.
         self._codes: dict[str, int] = {_SEP: -2}
@@ -88,7 +91,11 @@ class LexicalIndex:
         if len(pids) != len(texts):
             raise ValueError(f"{len(pids)} passage ids for {len(texts)} texts")
         lengths, terms = self.encode(texts)
-        self._queue.append((pids, lengths, terms))
+        start, stop = self._tail_used, self._tail_used + len(terms)
+        self._reserve(stop)
+        self._tail[start:stop] = terms
+        self._tail_used = stop
+        self._queue.append((pids, lengths, (start, stop)))
         self._bm25 = None
 
     def remove(self, ids: Sequence[int] | Ids) -> None:
@@ -125,7 +132,10 @@ class LexicalIndex:
         """Apply the queued additions and removals: the last operation on an id decides."""
         if not self._queue:
             return
-        adds = [(i, n, t) for i, n, t in self._queue if n is not None]
+        if self._appends_only():
+            self._append()
+            return
+        adds = [(i, n, self._tail[slice(*at)]) for i, n, at in self._queue if n is not None]
         n_base = len(self._ids)
         events = np.concatenate([self._ids, *(i for i, _, _ in self._queue)])
         # Row of each event among the base rows, then the added ones; -1 for a removal.
@@ -148,7 +158,51 @@ class LexicalIndex:
         flat = _take(self._flat, [t for _, _, t in adds], lengths, rows)
         # Assigned together, once all is computed: a failure above leaves the index as it was.
         self._ids, self._offsets, self._flat = ids[last][win], offsets, flat
-        self._queue = []
+        self._queue, self._tail, self._tail_used = [], self._tail[:0].copy(), 0
+
+    def _appends_only(self) -> bool:
+        """Whether the queue only adds passages whose ids exceed every earlier one (as Index.add
+        does), so that merging is appending."""
+        last = self._ids[-1] if len(self._ids) else -(2**63)
+        for pids, lengths, _ in self._queue:
+            if not len(pids):
+                continue
+            if lengths is None or pids[0] <= last or (np.diff(pids) <= 0).any():
+                return False
+            last = pids[-1]
+        return True
+
+    def _append(self) -> None:
+        """Merge by appending the queued terms to the flat array. Into an empty index (a build),
+        the queued terms become the flat array: a large index is never held twice."""
+        adds = [(i, n) for i, n, _ in self._queue if n is not None and len(i)]
+        ids = np.concatenate([self._ids, *(i for i, _ in adds)])
+        ends = np.cumsum(np.concatenate([np.zeros(0, np.int64), *(n for _, n in adds)]))
+        offsets = np.concatenate([self._offsets, self._offsets[-1] + ends])
+        if len(self._flat):
+            flat = np.concatenate([self._flat, self._tail[: self._tail_used]])
+        else:
+            self._reserve(self._tail_used, exact=True)
+            flat = self._tail
+        self._ids, self._offsets, self._flat = ids, offsets, flat
+        self._queue, self._tail, self._tail_used = [], self._tail[:0].copy(), 0
+
+    def _reserve(self, size: int, *, exact: bool = False) -> None:
+        """Make the queued terms' array ``size`` long (at least, unless ``exact``). It is resized
+        in place: the allocator moves its pages instead of copying them, so growing never holds
+        it twice, and growing often costs little, so its spare part (zeroed, hence resident) is
+        kept to a sixteenth. Nothing else ever refers to it; should numpy still refuse (a
+        refcount it cannot trust), it is copied instead."""
+        length = len(self._tail)
+        if size == length or (size < length and not exact):
+            return
+        capacity = size if exact else max(size, length + length // 16 + 4096)
+        try:
+            self._tail.resize(capacity, refcheck=True)
+        except ValueError:
+            grown = np.zeros(capacity, dtype=np.int32)
+            grown[: self._tail_used] = self._tail[: self._tail_used]
+            self._tail = grown
 
     def _matrix(self) -> Any:
         """The bm25s retriever over the current passages, built now if anything changed."""
@@ -234,11 +288,17 @@ class LexicalIndex:
     # -- persistence: numpy arrays and a JSON vocabulary, no pickle -----------------------------
 
     def writers(self) -> dict[str, Callable[[Path], None]]:
-        """Manifest role -> writer of that file (every role starts with "lexical"). The matrix
-        is built here if stale: saving is where that cost belongs, not the first query."""
-        self._matrix()
+        """Manifest role -> writer of that file (every role starts with "lexical"). A stale
+        matrix is built by the first writer of its arrays: saving is where that cost belongs,
+        not the first query, and the other parts' writers then run without it in memory."""
+        self._merge()
         return lexical_files.writers(
-            list(self.vocab), self._ids, self._offsets, self._flat, self._bm25.scores, (K1, B)
+            list(self.vocab),
+            self._ids,
+            self._offsets,
+            self._flat,
+            lambda: self._matrix().scores,
+            (K1, B),
         )
 
     @classmethod

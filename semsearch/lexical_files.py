@@ -40,10 +40,11 @@ def writers(
     ids: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
     terms: npt.NDArray[np.int32],
-    matrix: dict[str, Any],
+    matrix: Callable[[], dict[str, Any]],
     params: tuple[float, float],
 ) -> dict[str, Callable[[Path], None]]:
-    """Role -> writer, for the manifest. ``vocab`` is in term id order."""
+    """Role -> writer, for the manifest. ``vocab`` is in term id order; ``matrix`` gives the
+    BM25 matrix of these passages, called when its arrays are written."""
 
     def main(path: Path) -> None:
         with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
@@ -53,18 +54,18 @@ def writers(
                 ids=np.asarray(ids, dtype=np.int64),
                 offsets=np.asarray(offsets, dtype=np.int64),
                 params=np.asarray(params, dtype=np.float64),
-                num_docs=np.asarray(matrix["num_docs"], dtype=np.int64),
+                num_docs=np.asarray(len(ids), dtype=np.int64),
             )
 
-    def array(values: npt.NDArray[Any]) -> Callable[[Path], None]:
+    def array(key: str) -> Callable[[Path], None]:
         def write(path: Path) -> None:
+            values = terms if key == "terms" else matrix()[key]
             with open(path, "wb") as f:
                 np.save(f, values, allow_pickle=False)
 
         return write
 
-    arrays = {"terms": terms, **{k: matrix[k] for k in ("data", "indices", "indptr")}}
-    return {MAIN: main, **{ARRAYS[k][0]: array(v) for k, v in arrays.items()}}
+    return {MAIN: main, **{role: array(key) for key, (role, _) in ARRAYS.items()}}
 
 
 def read(files: Mapping[str, Path]) -> Saved:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from semsearch import Document, Embedder, Filters, Index, dedup
 from semsearch.cli import main
@@ -294,3 +296,50 @@ def test_groups_after_each_small_add_equal_a_full_computation() -> None:
 def _groups_of(ids: np.ndarray, sigs: np.ndarray) -> dict[int, int]:
     rows, roots = near_duplicate_rows(sigs)
     return dict(zip(ids[rows].tolist(), ids[roots].tolist(), strict=True))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.booleans(), st.lists(st.integers(0, 40), max_size=8), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_buffered_changes_equal_a_dict_of_rows(ops: list[tuple[bool, list[int], bool]]) -> None:
+    """Adds (replacing), removals and reads in any order: the merged ids and signatures equal
+    a plain dict of the latest rows, and the groups those of a matrix built afresh."""
+    sigs = _synthetic(41 * len(ops), 5)
+    dups, model = Duplicates(), dict[int, np.ndarray]()
+    for step, (is_add, ids, read) in enumerate(ops):
+        if is_add:
+            ids = list(dict.fromkeys(ids))
+            rows = sigs[[41 * step + i for i in ids]] if ids else sigs[:0]
+            dups.add_signatures(ids, rows)
+            model.update(zip(ids, rows, strict=True))
+        else:
+            dups.remove(ids)
+            for i in ids:
+                model.pop(i, None)
+        if read:
+            dups.ids()
+    want_ids = np.asarray(sorted(model), dtype=np.int64)
+    want = np.asarray([model[i] for i in sorted(model)], np.uint32).reshape(-1, NUM_PERM)
+    assert dups.ids().tolist() == want_ids.tolist()
+    assert dups._sigs.dtype == np.uint32 and np.array_equal(dups._sigs, want)
+    assert dups.groups() == _groups_of(want_ids, want)
+    assert dups._pending_used == 0
+
+
+def test_batches_in_id_order_become_one_matrix() -> None:
+    """Index.add's pattern (increasing ids, an empty removal after each batch), then more
+    batches after a read: the same matrix and groups as one add of everything."""
+    sigs = _synthetic(5000, 11)
+    dups = Duplicates()
+    for s in range(0, 5000, 700):
+        dups.add_signatures(np.arange(s, min(s + 700, 5000)), sigs[s : s + 700])
+        dups.remove([])
+        if s == 2800:
+            assert dups.ids().tolist() == list(range(3500))
+    assert dups.ids().tolist() == list(range(5000)) and np.array_equal(dups._sigs, sigs)
+    assert dups.groups() == _groups_of(np.arange(5000), sigs)

@@ -135,6 +135,45 @@ def test_queued_changes_equal_a_dict_of_passages(
         assert np.allclose(index.proximity(query, every), fresh.proximity(query, every))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.lists(text, max_size=6), min_size=1, max_size=8),
+    merges=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_appended_batches_equal_one_add(batches: list[list[str]], merges: list[bool]) -> None:
+    """Index.add's pattern (increasing ids, an empty removal after each batch, reads between
+    some batches) merges by appending: the arrays equal those of one add of everything."""
+    index, first = LexicalIndex(), 0
+    for batch, merge in zip(batches, merges, strict=False):
+        index.add(range(first, first + len(batch)), batch)
+        index.remove([])
+        first += len(batch)
+        if merge:
+            index.ids()
+    texts = [t for batch in batches for t in batch]
+    fresh = LexicalIndex()
+    fresh.add(range(len(texts)), texts)
+    assert index.ids().tolist() == fresh.ids().tolist() == list(range(len(texts)))
+    assert index.vocab == fresh.vocab
+    assert index._offsets.tolist() == fresh._offsets.tolist()
+    assert index._flat.dtype == np.int32 and index._flat.tolist() == fresh._flat.tolist()
+    assert not len(index._tail)
+    for key in ("data", "indices", "indptr"):
+        assert index._matrix().scores[key].tobytes() == fresh._matrix().scores[key].tobytes()
+
+
+def test_queued_terms_grow_in_one_array() -> None:
+    index = LexicalIndex()
+    for n in range(300):
+        index.add([n], [f"oil story {n} in Vienna {'cats ' * (n % 7)}"])
+    assert len(index._queue) == 300 and index._tail_used <= len(index._tail)
+    index.remove([3])  # not an append: the general merge
+    assert index.ids().tolist() == [n for n in range(300) if n != 3]
+    assert sorted(index.search("cats", 400)[0].tolist()) == [
+        n for n in range(300) if n % 7 and n != 3
+    ]
+
+
 def saved(tmp_path: Path) -> dict[str, Path]:
     index = LexicalIndex()
     index.add([3, 5, 8], ["Oil prices rose", "Cats and dogs", "Vienna talks on oil"])
