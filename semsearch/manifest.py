@@ -31,8 +31,11 @@ from .errors import IndexFormatError, SemsearchError
 # 4: a part may keep several files ("lexical-terms.npy"), large arrays memory-mapped on load;
 #    the BM25 score matrix and the duplicate groups are saved, not recomputed after a load.
 #    Versions 2 and 3 still load (their single lexical.npz and dedup.npz files).
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (2, 3, 4)
+# 5: the exact vectors are a float32 .npy file ("vectors.npy", rows in id order) and their ids
+#    ("vectors-ids.npy"), read in place when large, instead of a FAISS IndexIDMap2 file
+#    ("vectors.faiss", which versions 2-4 still load from, viewed in place as well).
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (2, 3, 4, 5)
 MANIFEST = "manifest.json"
 _LOCK = ".semsearch.lock"
 # Only files matching this are ever deleted as leftovers: never a user's file in the folder.

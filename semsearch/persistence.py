@@ -123,7 +123,7 @@ def load_index(
     try:
         ann = mf.file_path(directory, manifest, "ann.faiss") if "ann.faiss" in files else None
         index._vectors = open_vectors(
-            mf.file_path(directory, manifest, "vectors.faiss"), ann, manifest.get("vector_index")
+            mf.part_files(directory, manifest, "vectors"), ann, manifest.get("vector_index")
         )
         index._store = Store.load(mf.file_path(directory, manifest, "store.sqlite"))
         index._lexical = LexicalIndex.open(mf.part_files(directory, manifest, "lexical"))

@@ -5,13 +5,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 Ids = npt.NDArray[np.int64]
 Matrix = npt.NDArray[np.float32]
+
+
+class RowSource(Protocol):
+    """Stored vectors read by slice or row numbers (a copy each time): exact_store.Rows."""
+
+    shape: tuple[int, int]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any, /) -> Matrix: ...
+
 
 # Exact search up to here: a single-thread scan of 100k x 384 takes about 7 ms, inside the
 # 10 ms budget for the vector part of a query, and exact results need no tuning.
@@ -135,16 +146,17 @@ def stored_ids(ivf: Any) -> Ids:
 
 
 def build(
-    backend: str, vectors: Matrix, ids: Ids, *, budget: int, pinned: bool, seed: int = 0
+    backend: str, vectors: RowSource | Matrix, ids: Ids, *, budget: int, pinned: bool, seed: int = 0
 ) -> tuple[Any, Config]:
     """Train and fill an approximate index over ``vectors`` (untuned: nprobe 1)."""
     faiss = faiss_module()
     n, d = vectors.shape
     nlist = min(nlist_for(n), max(1, n // 39))
     rng = np.random.default_rng(seed)
-    sample = vectors
     if n > 40 * nlist:
         sample = vectors[np.sort(rng.choice(n, size=40 * nlist, replace=False))]
+    else:
+        sample = vectors[:]
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     quantizer = faiss.IndexFlatIP(d)
     pq_m = pq_bits = 0
@@ -162,13 +174,15 @@ def build(
     ivf.cp.niter = 10  # k-means converges well enough for list assignment; it dominates build
     ivf.cp.seed = seed
     ivf.train(sample)
+    del sample
     # Ids go straight into the inverted lists: an IndexIDMap around IVF loses track of them
     # on removal (it renumbers, IVF does not).
+    # Blocks of 16k rows: each is a copy (24 MB at 384 dimensions) read from the exact store.
     index = ivf
-    for s in range(0, n, 65536):
+    for s in range(0, n, 16384):
         index.add_with_ids(
-            np.ascontiguousarray(vectors[s : s + 65536], dtype=np.float32),
-            np.ascontiguousarray(ids[s : s + 65536], dtype=np.int64),
+            np.ascontiguousarray(vectors[s : s + 16384], dtype=np.float32),
+            np.ascontiguousarray(ids[s : s + 16384], dtype=np.int64),
         )
     config = Config(backend, nlist, pq_m, pq_bits, 1, RERANK, n, 0.0, pinned)
     return index, config
@@ -177,7 +191,7 @@ def build(
 Searcher = Callable[[Config, Matrix, int], Ids]
 
 
-def sample_queries(vectors: Matrix, count: int, seed: int) -> Matrix:
+def sample_queries(vectors: RowSource | Matrix, count: int, seed: int) -> Matrix:
     """Query-like probes: the normalised sum of three random stored vectors.
 
     Real questions sit between topics rather than on a passage: on SciFact (passages plus

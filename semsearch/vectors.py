@@ -1,9 +1,10 @@
 """Vector search keyed by 64-bit passage ids: an exact full-precision store plus, for large
 corpora, an approximate FAISS index chosen by size and memory budget and tuned to a recall target.
 
-The exact store (``IndexIDMap2(IndexFlatIP)``) is always kept: it answers ``reconstruct`` (reused
-embeddings, hybrid cosines), re-scores approximate candidates, trains rebuilds without running the
-model again, and serves filtered searches the approximate index cannot answer in full.
+The exact store (exact_store.py: a saved file read in place plus appended rows, spilled to a
+temp file once large) is always kept: it answers ``reconstruct`` (reused embeddings, hybrid
+cosines), re-scores approximate candidates, trains rebuilds without running the model again, and
+serves filtered searches the approximate index cannot answer in full.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from . import exact_search
 from .embeddings import Vectors, query_threads
+from .exact_store import ExactStore
 from .vector_backends import (
     BACKENDS,
     MEMORY_BUDGET,
@@ -36,7 +38,7 @@ Ids = npt.NDArray[np.int64]
 _faiss = faiss_module
 # A pinned approximate backend is trained once this many vectors exist; exact before.
 MIN_TRAIN = 256
-_PAD = -np.finfo(np.float32).max
+_PAD = exact_search.PAD
 
 
 class _Kind:
@@ -57,32 +59,26 @@ class VectorIndex:
         *,
         backend: str = "auto",
         memory_budget: int = MEMORY_BUDGET,
-        _exact: Any = None,
+        _store: ExactStore | None = None,
         _ann: Any = None,
         _config: Config | None = None,
-        _mapped: bool = False,
     ) -> None:
-        faiss = _faiss()
         if backend != "auto" and backend not in BACKENDS:
             raise ValueError(f"unknown vector backend {backend!r}; choose from auto, {BACKENDS}")
         self.dimension = dimension
         self.memory_budget = memory_budget
-        self._exact = (
-            _exact if _exact is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        )
+        self._store = _store if _store is not None else ExactStore(dimension)
         self._ann = _ann
-        self._mapped = _mapped  # FAISS aborts the process on a write to a mapped index
-        self._source: tuple[Path, int] | None = None  # the mapped file and its size
         self.config = _config or Config(
             "flat" if backend == "auto" else backend, pinned=backend != "auto"
         )
 
     def __len__(self) -> int:
-        return int(self._exact.ntotal)
+        return len(self._store)
 
     def ids(self) -> Ids:
-        """Every stored id, in insertion order."""
-        return np.asarray(_faiss().vector_to_array(self._exact.id_map), dtype=np.int64)
+        """Every stored id, in insertion order (id order after a save)."""
+        return self._store.ids()
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -91,43 +87,29 @@ class VectorIndex:
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
         if not len(ids):
             return
-        self._writable()
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.ascontiguousarray(ids, dtype=np.int64)
-        self._exact.add_with_ids(vecs, keys)
-        if self._ann is not None:
-            self._ann.add_with_ids(vecs, keys)
-        self._review()
+        self._store.add(keys, vecs)
+        try:
+            if self._ann is not None:
+                self._ann.add_with_ids(vecs, keys)
+            self._review()
+        except BaseException:
+            # All or nothing: the caller's rollback only knows the ids of completed adds.
+            self._store.remove(keys)
+            if self._ann is not None:
+                self._ann.remove_ids(_faiss().IDSelectorBatch(keys))
+            raise
 
     def remove(self, ids: Ids) -> int:
         if not len(ids):
             return 0
-        self._writable()
-        selector = _faiss().IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
-        removed = int(self._exact.remove_ids(selector))
+        keys = np.ascontiguousarray(ids, dtype=np.int64)
+        removed = self._store.remove(keys)
         if self._ann is not None:
-            self._ann.remove_ids(selector)
+            self._ann.remove_ids(_faiss().IDSelectorBatch(keys))
         self._review()
         return removed
-
-    def _writable(self) -> None:
-        if not self._mapped:
-            return
-        # A private in-memory copy: the mapped file belongs to a saved generation. Reading the
-        # file again is about 6x faster than serialising the mapped index (2.4 s against 15 s
-        # for a million vectors); generation files are never rewritten, so while the file is
-        # there with its size it is the one mapped. Otherwise (a later save removed it) copy.
-        faiss = _faiss()
-        path, size = self._source or (None, -1)
-        try:
-            same = path is not None and path.stat().st_size == size
-        except OSError:
-            same = False
-        if same:
-            self._exact = faiss.read_index(str(path))
-        else:
-            self._exact = faiss.deserialize_index(faiss.serialize_index(self._exact))
-        self._mapped, self._source = False, None
 
     def retarget(self, *, backend: str | None = None, memory_budget: int | None = None) -> None:
         """Choose the index type by size (``auto``) or by name, within ``memory_budget`` bytes
@@ -163,52 +145,36 @@ class VectorIndex:
         if len(self) < MIN_TRAIN:
             self._ann, self.config = None, Config(backend, pinned=self.config.pinned)
             return
-        # A view of the stored vectors, not a copy: at a million that copy was 1.5 GB of peak
-        # memory. It stays valid for this call, which never changes the exact store.
-        vectors = self._stored_view()
+        # Rows read block by block, not a copy of the store: at a million that copy was 1.5 GB
+        # of peak memory. The exact store does not change during this call.
         self._ann = None  # the old structure is freed before the new one is trained
         ann, config = build(
             backend,
-            vectors,
+            self._store.rows(),
             self.ids(),
             budget=self.memory_budget,
             pinned=self.config.pinned,
         )
         self._ann = ann
         self.config = config
-        del vectors
         self._tune()
 
     def _tune(self) -> None:
         """Set nprobe to meet the recall target on query-like probes, at the current size."""
-        queries = sample_queries(self._stored_view(), 300, seed=0)
-        truth = self._exact_search(queries, 10, None)[1]
+        queries = sample_queries(self._store.rows(), 300, seed=0)
+        truth = self._exact_search(queries, 10, None, stream=True)[1]
         tuned = tune(self.config, self._ann_searcher(), queries, truth, 10)
+        self._store.release()  # the candidates' pages that re-scoring touched
         self.config = replace(tuned, tuned_on=len(self))
 
     def all_vectors(self) -> npt.NDArray[np.float32]:
         """Every stored vector, in :meth:`ids` order (a copy)."""
-        copied: npt.NDArray[np.float32] = self._stored_view().copy()
-        return copied
-
-    def _stored_view(self) -> npt.NDArray[np.float32]:
-        """The exact store's vectors in place (read-only use; invalid after any change)."""
-        faiss = _faiss()
-        inner = faiss.downcast_index(self._exact.index)
-        n = len(self)
-        if not n:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        flat = faiss.rev_swig_ptr(inner.get_xb(), n * self.dimension)
-        view: npt.NDArray[np.float32] = np.asarray(flat, dtype=np.float32)
-        return view.reshape(n, self.dimension)
+        return self._store.take(self._store.alive_rows())
 
     # -- reading -------------------------------------------------------------------------------
 
     def reconstruct(self, ids: Ids) -> Vectors:
-        if not len(ids):
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        keys = np.ascontiguousarray(ids, dtype=np.int64)
-        return np.asarray(self._exact.reconstruct_batch(keys), dtype=np.float32)
+        return self._store.reconstruct(np.asarray(ids, dtype=np.int64))
 
     def search(
         self, queries: Vectors, k: int, *, allowed: Ids | None = None
@@ -241,14 +207,10 @@ class VectorIndex:
             return scores, ids
 
     def _exact_search(
-        self, queries: Vectors, k: int, allowed: Ids | None
+        self, queries: Vectors, k: int, allowed: Ids | None, *, stream: bool = False
     ) -> tuple[npt.NDArray[np.float32], Ids]:
-        faiss = _faiss()
-        params = None
-        if allowed is not None:
-            # Filtering inside the search (not after it) still returns k hits when k qualify.
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-        return self._exact.search(queries, k, params=params)  # type: ignore[no-any-return]
+        # Filtering inside the search (not after it) still returns k hits when k qualify.
+        return exact_search.search(self._store, queries, k, allowed=allowed, stream=stream)
 
     def _ann_search(
         self, config: Config, queries: Vectors, k: int, sel: Any = None
@@ -285,10 +247,10 @@ class VectorIndex:
         if queries is None:
             rng = np.random.default_rng(seed)
             rows = np.sort(rng.choice(len(self), size=min(3 * probes, len(self)), replace=False))
-            queries = sample_queries(self._stored_view()[rows], probes, seed)
+            queries = sample_queries(self._store.rows()[rows], probes, seed)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, len(self))
-        truth = self._exact_search(queries, k, None)[1]
+        truth = self._exact_search(queries, k, None, stream=True)[1]
         found = np.concatenate([self.search(q[None, :], k)[1] for q in queries])
         return recall(found, truth)
 
@@ -297,7 +259,7 @@ class VectorIndex:
         if self.config.backend != "flat":
             info.update(self.config.to_json())
         info["memory_budget"] = self.memory_budget
-        info["memory_mapped"] = self._mapped
+        info["memory_mapped"] = self._store.mapped
         return info
 
 

@@ -385,7 +385,7 @@ def test_info_readable(index_dir: Path) -> None:
     lines = run("info", "--index", index_dir).stdout.splitlines()
     assert "documents: 2" in lines
     assert "passages: 4" in lines
-    assert any(line.startswith("file vectors.faiss: vectors.") for line in lines)
+    assert any(line.startswith("file vectors.npy: vectors.") for line in lines)
 
 
 def test_remove(index_copy: Path) -> None:

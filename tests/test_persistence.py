@@ -23,7 +23,7 @@ from semsearch import (
     IndexFormatError,
     ModelMismatchError,
     SemsearchError,
-    vector_files,
+    vector_rows,
 )
 from semsearch.cli import cli
 from semsearch.vectors import VectorIndex
@@ -106,7 +106,8 @@ def test_round_trip(saved: Path, embedder: Embedder) -> None:
 
 def test_manifest_records_what_loading_checks(saved: Path) -> None:
     manifest = json.loads((saved / "manifest.json").read_text())
-    assert manifest["format_version"] == 4
+    assert manifest["format_version"] == 5
+    assert {"vectors.npy", "vectors-ids.npy"} <= set(manifest["files"])
     assert manifest["vector_index"]["backend"] == "flat" and manifest["index_type"] == "flat"
     model = manifest["model"]
     assert (model["name"], model["dimension"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
@@ -133,11 +134,11 @@ def test_save_again_replaces_files_and_leaves_no_leftovers(copy: Path) -> None:
     ("damage", "message"),
     [
         (
-            lambda d, f: f["vectors.faiss"].write_bytes(f["vectors.faiss"].read_bytes()[:-100]),
+            lambda d, f: f["vectors.npy"].write_bytes(f["vectors.npy"].read_bytes()[:-100]),
             "truncated",
         ),
         (lambda d, f: _flip(f["store.sqlite"], 5000), "checksum"),
-        (lambda d, f: _flip(f["vectors.faiss"], 200), "checksum"),
+        (lambda d, f: _flip(f["vectors.npy"], 200), "checksum"),
         (lambda d, f: f["store.sqlite"].unlink(), "missing"),
         (lambda d, f: (d / "manifest.json").write_text("{not json"), "not a valid manifest"),
         (lambda d, f: (d / "manifest.json").unlink(), "no saved semsearch index"),
@@ -147,7 +148,7 @@ def test_save_again_replaces_files_and_leaves_no_leftovers(copy: Path) -> None:
     ids=[
         "truncated",
         "flipped-sqlite",
-        "flipped-faiss",
+        "flipped-vectors",
         "missing-file",
         "bad-json",
         "no-manifest",
@@ -172,8 +173,9 @@ def test_consistency_between_faiss_and_sqlite_is_checked(copy: Path, embedder: E
     other.save(copy.parent / "other")
     theirs = json.loads((copy.parent / "other" / "manifest.json").read_text())
     ours = json.loads((copy / "manifest.json").read_text())
-    shutil.copy(copy.parent / "other" / theirs["files"]["vectors.faiss"]["name"], copy)
-    ours["files"]["vectors.faiss"] = theirs["files"]["vectors.faiss"]
+    for role in ("vectors.npy", "vectors-ids.npy"):
+        shutil.copy(copy.parent / "other" / theirs["files"][role]["name"], copy)
+        ours["files"][role] = theirs["files"][role]
     (copy / "manifest.json").write_text(json.dumps(ours))
     with pytest.raises(IndexFormatError, match="inconsistent"):
         Index.load(copy)
@@ -351,26 +353,32 @@ def test_ivf_from_another_index_is_refused(saved_ivf: Path, tmp_path: Path, embe
 def test_memory_mapped_load_then_change_and_save(
     saved_ivf: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vector_files, "MMAP_BYTES", 0)
+    monkeypatch.setattr(vector_rows, "MMAP_BYTES", 0)
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     idx = Index.load(target, model=embedder)
-    assert idx.vectors._mapped
+    assert idx.vectors.describe()["memory_mapped"]
+    (mapped,) = target.glob("vectors.*.npy")
+    before = mapped.read_bytes()
     assert len(idx.search("wheat prices", k=3)) == 3
-    # A write to a mapped FAISS index would abort the process: changes copy it first.
+    # Changes go beside the mapped file (appended rows, removed rows masked), never into it.
     report = idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
     idx.remove(MANY[0].id)
-    assert not idx.vectors._mapped and report.embedded == 1
+    assert report.embedded == 1 and mapped.read_bytes() == before
+    assert idx.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
     idx.save()
-    # Mapped again, then changed after a save removed the mapped file: copied from the mapping.
+    # Mapped again, then changed after a save through another handle removed the mapped file:
+    # the mapping still reads it.
     other = Index.load(target, model=embedder)
-    assert other.vectors._mapped
-    other.save(tmp_path / "elsewhere")
+    assert other.vectors.describe()["memory_mapped"]
+    (mapped,) = target.glob("vectors.*.npy")
     idx.remove("new")
     idx.save()
+    assert not mapped.exists()
     other.remove(MANY[1].id)
-    assert not other.vectors._mapped and len(other.vectors) == len(MANY) - 1
-    other.save()
+    assert len(other.vectors) == len(MANY) - 1
+    assert other.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
+    other.save(tmp_path / "elsewhere")
     assert MANY[1].id not in Index.load(tmp_path / "elsewhere", model=embedder)
     idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
     idx.save()

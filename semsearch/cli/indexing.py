@@ -206,10 +206,14 @@ def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
     info["index_type"] = described["backend"]
     # What a search reads: the approximate index when there is one, else the exact vectors
     # (which are always on disk too, for re-scoring, reuse and rebuilds).
-    searched = "ann.faiss" if "ann.faiss" in info["files"] else "vectors.faiss"
+    # The exact store: vectors.npy and vectors-ids.npy (format 5), vectors.faiss before.
+    exact = sum(
+        e["bytes"] for r, e in info["files"].items() if r.split(".")[0].split("-")[0] == "vectors"
+    )
+    searched = info["files"]["ann.faiss"]["bytes"] if "ann.faiss" in info["files"] else exact
     count = max(len(vectors), 1)
-    described["search_bytes_per_passage"] = round(info["files"][searched]["bytes"] / count, 1)
-    described["exact_bytes_per_passage"] = round(info["files"]["vectors.faiss"]["bytes"] / count, 1)
+    described["search_bytes_per_passage"] = round(searched / count, 1)
+    described["exact_bytes_per_passage"] = round(exact / count, 1)
     described["estimated_recall"] = (
         1.0 if described["backend"] == "flat" else described["estimated_recall"]
     )
