@@ -38,8 +38,8 @@ def search(
     best = _Best(len(queries), k)
     rows = None
     if allowed is not None:
-        rows = store.find(np.unique(np.asarray(allowed, dtype=np.int64)))
-        rows = np.sort(rows[rows >= 0])
+        rows = store.find(_increasing(np.asarray(allowed, dtype=np.int64)))
+        rows = _increasing(rows[rows >= 0])
     for start, part in store.parts():
         view = part.view()
         if not len(view):
@@ -61,6 +61,13 @@ def search(
     scores, found = best.result()
     ids = np.where(found >= 0, store.ids_at(np.maximum(found, 0)), -1).astype(np.int64)
     return scores, ids
+
+
+def _increasing(values: Ids) -> Ids:
+    """``values`` sorted without repeats (filters usually come so: then no copy is made)."""
+    if len(values) < 2 or bool(np.all(values[1:] > values[:-1])):
+        return values
+    return np.unique(values)
 
 
 def _scan(queries: Matrix, block: Matrix, dead: Ids, k: int) -> Result:
