@@ -51,6 +51,9 @@ def check_document(doc: Document) -> None:
         raise InputError(
             where, f"document {doc.id!r} holds invalid Unicode (a lone surrogate)"
         ) from None
+    if "\x00" in doc.text:
+        # SQLite's text functions stop at a NUL, so the store would cut the passages after it.
+        raise InputError(where, f"document {doc.id!r} holds a NUL character (U+0000)")
 
 
 def chunk_document(index: Index, doc: Document) -> tuple[list[Passage], list[str]]:

@@ -218,6 +218,16 @@ def test_lone_surrogate_refused(embedder: Embedder) -> None:
         Index(model=embedder).add([Document.create("bad \ud800 text", source="odd.jsonl")])
 
 
+def test_nul_character_refused_and_index_unchanged(embedder: Embedder) -> None:
+    index = Index(model=embedder)
+    index.add(DOCS[:1])
+    size = len(index)
+    bad = Document.create("Before. x\x00y. After the NUL.", source="feed.jsonl")
+    with pytest.raises(InputError, match=r"feed\.jsonl.*NUL"):
+        index.add([DOCS[1], bad])
+    assert len(index) == size and index.passages(DOCS[1].id) == []
+
+
 def test_max_tokens_over_model_limit_refused(embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="exceeds"):
         Index(model=embedder, max_tokens=4096).add(DOCS[:1])
