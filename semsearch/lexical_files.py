@@ -22,7 +22,7 @@ ARRAYS: dict[str, tuple[str, type[np.generic]]] = {
     "indptr": ("lexical-bm25-indptr.npy", np.int64),
 }
 _F3 = ("ids", "lengths", "terms", "vocab")
-_BLOCK = 1 << 24  # elements read per step when checking a memory-mapped array
+_BLOCK = 1 << 20  # elements read per step when checking a memory-mapped array (a few MB)
 
 
 @dataclass(frozen=True)

@@ -178,13 +178,15 @@ def join_groups(groups: dict[int, int], a: list[int], b: list[int]) -> dict[int,
 
 class BandIndex:
     """Each band's mixes of a matrix's rows, sorted: the rows that may share a bucket with a
-    few new rows are found by binary search instead of a pass over the whole matrix."""
+    few new rows are found by binary search instead of a pass over the whole matrix. Mixes are
+    folded to 32 bits (12 bytes a row and band with the row numbers): rarer collisions would
+    not pay for the memory, since every candidate is checked against the full band anyway."""
 
     def __init__(self, sigs: Signatures) -> None:
-        self.mixes: list[npt.NDArray[np.uint64]] = []
+        self.mixes: list[npt.NDArray[np.uint32]] = []
         self.rows: list[npt.NDArray[np.signedinteger[Any]]] = []  # int32 while rows fit
         for band in range(BANDS):
-            mixed = _band(sigs, band)[1]
+            mixed = _folded(sigs, band)
             order = np.argsort(mixed)
             self.mixes.append(mixed[order])
             self.rows.append(order.astype(np.int32) if len(order) < 2**31 else order)
@@ -192,7 +194,7 @@ class BandIndex:
     def add(self, sigs: Signatures, first_row: int) -> None:
         rows = np.arange(first_row, first_row + len(sigs))
         for band in range(BANDS):
-            mixed = _band(sigs, band)[1]
+            mixed = _folded(sigs, band)
             at = np.searchsorted(self.mixes[band], mixed)
             self.mixes[band] = np.insert(self.mixes[band], at, mixed)
             self.rows[band] = np.insert(self.rows[band], at, rows.astype(self.rows[band].dtype))
@@ -202,8 +204,15 @@ class BandIndex:
         the rows sharing a bucket with one: mixes may collide; band_edges compares keys)."""
         found: list[npt.NDArray[np.signedinteger[Any]]] = [np.zeros(0, np.int64)]
         for band in range(BANDS):
-            mixed = _band(sigs, band)[1]
+            mixed = _folded(sigs, band)
             lo = np.searchsorted(self.mixes[band], mixed, side="left")
             hi = np.searchsorted(self.mixes[band], mixed, side="right")
             found.extend(self.rows[band][a:b] for a, b in zip(lo, hi, strict=True) if b > a)
         return np.unique(np.concatenate(found)).astype(np.int64)
+
+
+def _folded(sigs: Signatures, band: int) -> npt.NDArray[np.uint32]:
+    """A band's 64-bit mix folded to 32 bits, each half xored in: all four values count."""
+    mixed = _band(sigs, band)[1]
+    folded: npt.NDArray[np.uint32] = ((mixed >> np.uint64(32)) ^ mixed).astype(np.uint32)
+    return folded
