@@ -99,8 +99,10 @@ class LexicalIndex:
         self._bm25 = None
 
     def remove(self, ids: Sequence[int] | Ids) -> None:
-        self._queue.append((np.array(ids, dtype=np.int64).reshape(-1), None, None))
-        self._bm25 = None
+        pids = np.array(ids, dtype=np.int64).reshape(-1)
+        if len(pids):  # Index.add removes nothing after each call that replaced nothing
+            self._queue.append((pids, None, None))
+            self._bm25 = None
 
     def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], Terms]:
         """(terms per text, their ids in one array): ``tokenizer.terms`` of each, in bulk."""
@@ -176,10 +178,15 @@ class LexicalIndex:
         """Merge by appending the queued terms to the flat array. Into an empty index (a build),
         the queued terms become the flat array: a large index is never held twice."""
         adds = [(i, n) for i, n, _ in self._queue if n is not None and len(i)]
+        if not adds:  # only removals of nothing, as after an Index.add that changed nothing
+            self._queue = []
+            return
         ids = np.concatenate([self._ids, *(i for i, _ in adds)])
         ends = np.cumsum(np.concatenate([np.zeros(0, np.int64), *(n for _, n in adds)]))
         offsets = np.concatenate([self._offsets, self._offsets[-1] + ends])
-        if len(self._flat):
+        if len(self._flat) and not self._tail_used:
+            flat = self._flat
+        elif len(self._flat):
             flat = np.concatenate([self._flat, self._tail[: self._tail_used]])
         else:
             self._reserve(self._tail_used, exact=True)

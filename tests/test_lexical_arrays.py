@@ -242,3 +242,14 @@ def test_a_matrix_saved_with_other_parameters_is_rebuilt(tmp_path: Path) -> None
     loaded = LexicalIndex.open(files)
     assert loaded._bm25 is None
     assert sorted(loaded.search("oil", 5)[0].tolist()) == [3, 8]
+
+
+def test_removing_nothing_keeps_the_arrays_and_the_matrix() -> None:
+    index = LexicalIndex()
+    index.add([1, 2], ["oil prices rose", "cats and dogs"])
+    matrix, flat = index._matrix(), index._flat
+    index.remove([])
+    assert index._matrix() is matrix and index._flat is flat
+    index.add([3], ["oil in Vienna"])
+    index.remove(np.zeros(0, np.int64))
+    assert index.ids().tolist() == [1, 2, 3] and sorted(index.search("oil", 5)[0]) == [1, 3]
