@@ -39,6 +39,7 @@ __all__ = [
     "signatures",
 ]
 GROUPS_ROLE = "dedup.npz"
+_FIRST_ROWS = 1 << 18  # buffered signatures: 64 MB of address space, used as written
 SIGNATURES_ROLE = "dedup-signatures.npy"
 
 
@@ -100,7 +101,15 @@ class Duplicates:
         size = len(self._pending)
         if rows == size or (rows < size and not exact):
             return
-        capacity = rows if exact else max(rows, size + size // 16 + 256)
+        if size < _FIRST_ROWS and not exact:
+            # Past malloc's largest heap request: mapped pages, which grow in place when
+            # resized (a heap block is copied and leaves its old place behind); untouched
+            # until written.
+            grown = np.empty((max(rows, _FIRST_ROWS), NUM_PERM), dtype=np.uint32)
+            grown[: self._pending_used] = self._pending[: self._pending_used]
+            self._pending = grown
+            return
+        capacity = rows if exact else max(rows, size + size // 16)
         try:
             self._pending.resize((capacity, NUM_PERM), refcheck=True)
         except ValueError:

@@ -29,6 +29,7 @@ _WORD = re.compile(r"\w\w+")
 # Joins lowercased texts so one regex pass tokenises a batch: uppercase, so never a word of theirs.
 _SEP = "QQSEPQQ"
 _BATCH = 4096
+_FIRST_TAIL = 1 << 24  # int32 terms: 64 MB of address space, used as written
 
 
 class Tokenizer:
@@ -203,7 +204,15 @@ class LexicalIndex:
         length = len(self._tail)
         if size == length or (size < length and not exact):
             return
-        capacity = size if exact else max(size, length + length // 16 + 4096)
+        if length < _FIRST_TAIL and not exact:
+            # Past malloc's largest heap request: mapped pages, which grow in place when
+            # resized (a heap block is copied and leaves its old place behind); untouched
+            # until written.
+            grown = np.empty(max(size, _FIRST_TAIL), dtype=np.int32)
+            grown[: self._tail_used] = self._tail[: self._tail_used]
+            self._tail = grown
+            return
+        capacity = size if exact else max(size, length + length // 16)
         try:
             self._tail.resize(capacity, refcheck=True)
         except ValueError:
