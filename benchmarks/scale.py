@@ -287,7 +287,7 @@ def phase_query_baseline(args: argparse.Namespace) -> dict[str, Any]:
 def phase_query(args: argparse.Namespace) -> dict[str, Any]:
     from semsearch import Index
     from semsearch import manifest as mf
-    from semsearch.vector_backends import recall
+    from semsearch.vector_backends import recall, tied_truth
 
     target = args.workdir / "semsearch"
     t0 = time.perf_counter()
@@ -333,7 +333,7 @@ def phase_query(args: argparse.Namespace) -> dict[str, Any]:
         index.search(text, k=10)
         ms.append((time.perf_counter() - t) * 1000)
     out["search_with_model_ms"] = stats(ms)
-    truth = vectors._exact_search(qvecs, 10, None)[1]
+    truth = tied_truth(*vectors._exact_search(qvecs, 20, None), 10)
     out.update(real_recall=recall(np.stack(found), truth), probe_recall=vectors.check_recall())
     out["peak_mb"] = peak_mb()
     out["vector_index"] = vectors.describe()

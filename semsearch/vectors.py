@@ -31,6 +31,7 @@ from .vector_backends import (
     needs_retune,
     recall,
     sample_queries,
+    tied_truth,
     tune,
 )
 
@@ -162,7 +163,7 @@ class VectorIndex:
     def _tune(self) -> None:
         """Set nprobe to meet the recall target on query-like probes, at the current size."""
         queries = sample_queries(self._store.rows(), 300, seed=0)
-        truth = self._exact_search(queries, 10, None, stream=True)[1]
+        truth = tied_truth(*self._exact_search(queries, 20, None, stream=True), 10)
         tuned = tune(self.config, self._ann_searcher(), queries, truth, 10)
         self._store.release()  # the candidates' pages that re-scoring touched
         self.config = replace(tuned, tuned_on=len(self))
@@ -250,7 +251,8 @@ class VectorIndex:
             queries = sample_queries(self._store.rows()[rows], probes, seed)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, len(self))
-        truth = self._exact_search(queries, k, None, stream=True)[1]
+        wide = self._exact_search(queries, min(2 * k, len(self)), None, stream=True)
+        truth = tied_truth(*wide, k)
         found = np.concatenate([self.search(q[None, :], k)[1] for q in queries])
         return recall(found, truth)
 

@@ -141,3 +141,28 @@ def test_unknown_backend_and_bad_settings_refused() -> None:
     assert vb.Config.from_json({"backend": "ivf-sq8", "pinned": True}).nlist == 0
     with pytest.raises(ValueError):
         vb.Config.from_json({"backend": "lsh"})
+
+
+def test_recall_counts_an_equal_scoring_duplicate_as_found() -> None:
+    # Ids 1 and 2 hold the same vector (duplicate passages share one embedding): either makes
+    # the top 2 with id 0, and a search returning the other is not a miss.
+    scores = np.array([[0.9, 0.5, 0.5, 0.4]], dtype=np.float32)
+    ids = np.array([[0, 1, 2, 3]], dtype=np.int64)
+    truth = vb.tied_truth(scores, ids, 2)
+    assert truth.tolist() == [[0, -1, 1, 2, -1, -1]]  # 0 above the 2nd, then the ties
+    assert vb.recall(np.array([[0, 2]]), truth) == 1.0
+    assert vb.recall(np.array([[0, 3]]), truth) == 0.5  # a lower score is still a miss
+    assert vb.recall(np.array([[1, 2]]), truth) == 0.5  # ties never count past k
+
+
+def test_tuning_is_not_fooled_by_duplicate_vectors() -> None:
+    # Every vector stored three times under different ids: exact and approximate search break
+    # the ties differently, which must not read as lost recall and push nprobe to every list.
+    rng = np.random.default_rng(7)
+    centers = rng.standard_normal((40, D))
+    base = _clustered(rng, 2000, centers)
+    index = VectorIndex(D, backend="ivf-sq8")
+    for copy in range(3):
+        index.add(np.arange(copy, 6000, 3, dtype=np.int64), base)
+    assert index.config.nprobe < index.config.nlist
+    assert index.check_recall() >= vb.RECALL_TARGET
