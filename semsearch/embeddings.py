@@ -86,22 +86,8 @@ class _ModelTokenizer:
         self._tok = hf_tokenizer
 
     def token_spans(self, texts: Sequence[str]) -> list[list[Span]]:
-        if not texts:
-            return []
-        if isinstance(self._tok, OnnxModel):
-            return self._tok.token_spans(texts)
-        enc = self._tok(
-            list(texts),
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            truncation=False,
-            verbose=False,
-        )
-        # Lists of int pairs already (no tensors were asked for): no per-token conversion.
-        spans: list[list[Span]] = enc["offset_mapping"]
-        return spans
+        # Offsets already are lists of int pairs: no per-token conversion.
+        return [e.offsets for e in self.encodings(texts)]
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:
         """Each text's ``tokenizers.Encoding`` (its length, and ``offsets``: its token spans)."""

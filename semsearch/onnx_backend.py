@@ -266,10 +266,9 @@ class OnnxModel:
 
     def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character spans of each text's tokens, without special tokens."""
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         # Offsets already are lists of int pairs: converting each token again cost a tenth of
         # chunking.
-        return [e.offsets for e in encodings]
+        return [e.offsets for e in self.encodings(texts)]
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:
         """The ``tokenizers.Encoding`` of each text, without special tokens."""
