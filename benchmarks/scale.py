@@ -1,9 +1,10 @@
 """One million passages on one machine: semsearch against a hand-written FAISS baseline.
 
 Articles are real SciFact passages (texts, titles and their real MiniLM embeddings from
-/work/cache/scifact-passages.npz) cycled as copies ``sf<row>~<copy>`` (see ``Corpus``); each
-vector is the real embedding plus N(0, sigma^2) noise per dimension, renormalised. Queries are
-the 300 real SciFact test questions (their real embeddings, and their texts end to end).
+/work/cache/scifact-passages.npz, which the ``prepare`` phase writes when it is missing) cycled
+as copies ``sf<row>~<copy>`` (see ``Corpus``); each vector is the real embedding plus
+N(0, sigma^2) noise per dimension, renormalised. Queries are the 300 real SciFact test questions
+(their real embeddings, and their texts end to end).
 
 Every phase runs in its own process, so each peak memory (ru_maxrss) is that phase's alone:
   build     semsearch: Index.add of every article, as users run it, the model's vectors given
@@ -237,6 +238,33 @@ def phase_embed(args: argparse.Namespace) -> dict[str, Any]:
     return rates
 
 
+def phase_prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """The caches the other phases read, from the SciFact data: every passage as Index.add chunks
+    it (title, blank line, passage text) with its embedding by the bundled model, and the test
+    questions with theirs. Written to a temporary file and renamed, so a stopped run leaves none."""
+    from semsearch import Embedder, Index
+    from semsearch.evaluate import beir_corpus, beir_queries
+    from semsearch.indexing import chunk_documents
+
+    embedder = Embedder()
+    docs = list(beir_corpus(args.data))
+    texts = [t for _, embedded in chunk_documents(Index(model=embedder), docs) for t in embedded]
+    questions = list(beir_queries(args.data)[0].values())
+    t = time.perf_counter()
+    vectors = embedder.encode(texts, progress=True)
+    seconds = time.perf_counter() - t
+    log(f"  embedded {len(texts):,} passages of {len(docs):,} articles in {seconds:.0f} s")
+    query_vectors = np.concatenate([embedder.encode_query(q) for q in questions])
+    for name, words, rows in (
+        ("scifact-passages.npz", texts, vectors),
+        ("scifact-queries.npz", questions, query_vectors),
+    ):
+        temp = CACHE / f".{name}.tmp.npz"
+        np.savez(temp, texts=np.array(words), vectors=np.asarray(rows, np.float32))
+        os.replace(temp, CACHE / name)
+    return {"passages": len(texts), "queries": len(questions)}
+
+
 def _queries() -> tuple[list[str], np.ndarray]:
     data = np.load(CACHE / "scifact-queries.npz")
     return [str(t) for t in data["texts"]], np.ascontiguousarray(data["vectors"], np.float32)
@@ -341,6 +369,7 @@ def phase_query(args: argparse.Namespace) -> dict[str, Any]:
 
 
 PHASES = {
+    "prepare": phase_prepare,
     "build": phase_build,
     "baseline": phase_baseline,
     "query-baseline": phase_query_baseline,
@@ -368,6 +397,8 @@ def run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
         str(args.workdir),
         "--embed-sample",
         str(args.embed_sample),
+        "--data",
+        str(args.data),
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True, check=False)
@@ -465,6 +496,9 @@ def main() -> None:
     parser.add_argument(
         "--embed-sample", type=int, default=1000, help="passages timed through each model"
     )
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data/beir-scifact"), help="SciFact (BEIR)"
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the built indexes")
     parser.add_argument("--json", action="store_true", help="JSON on stdout, report on stderr")
@@ -474,6 +508,8 @@ def main() -> None:
         print(json.dumps(PHASES[args.phase](args)))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if not all((CACHE / f"scifact-{part}.npz").is_file() for part in ("passages", "queries")):
+        run_phase("prepare", args)
     result: dict[str, Any] = {
         "passages": args.passages,
         "sigma": args.sigma,
