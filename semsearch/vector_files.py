@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import vector_rows
+from .ann_file import MappedAnn
 from .exact_store import ExactStore
 from .vector_backends import MEMORY_BUDGET, Config, faiss_module, stored_ids
 from .vector_rows import SavedRows
@@ -31,7 +32,9 @@ def vector_writers(vectors: VectorIndex) -> dict[str, Callable[[Path], None]]:
         VECTORS_ROLE: vectors._store.write,
         IDS_ROLE: lambda p: _write_ids(np.sort(vectors._store.ids()), p),
     }
-    if vectors._ann is not None:
+    if vectors._mapped is not None:
+        out["ann.faiss"] = vectors._mapped.copy_to
+    elif vectors._ann is not None:
         out["ann.faiss"] = lambda p: faiss.write_index(vectors._ann, str(p))
     return out
 
@@ -56,11 +59,14 @@ def open_vectors(files: dict[str, Path], ann: Path | None, config: Any) -> Vecto
         raise ValueError(f"the manifest names no exact vector files (has {sorted(files)})")
     settings = Config() if config is None else Config.from_json(config)
     budget = int(config.get("memory_budget", MEMORY_BUDGET)) if config else MEMORY_BUDGET
-    approx = None
     if settings.backend != "flat" and ann is None and len(store) >= MIN_TRAIN:
         raise ValueError(f"the manifest names no approximate index for {settings.backend}")
-    if ann is not None:
-        approx = faiss.read_index(str(ann))
+    if ann is None:
+        return VectorIndex(store.dimension, memory_budget=budget, _store=store, _config=settings)
+    # A large one is searched in place, as the exact vectors are: opening reads little of it.
+    mapped = MappedAnn(ann) if ann.stat().st_size >= vector_rows.MMAP_BYTES else None
+    approx = mapped.index if mapped is not None else faiss.read_index(str(ann))
+    try:
         ivf = faiss.extract_index_ivf(approx)
         if approx.ntotal != len(store) or ivf.nlist != settings.nlist:
             raise ValueError(
@@ -69,8 +75,17 @@ def open_vectors(files: dict[str, Path], ann: Path | None, config: Any) -> Vecto
             )
         if not np.array_equal(np.sort(stored_ids(ivf)), np.sort(store.ids())):
             raise ValueError(f"{ann.name}: ids differ from the exact vectors' ids")
+    except BaseException:
+        if mapped is not None:
+            mapped.close()
+        raise
     return VectorIndex(
-        store.dimension, memory_budget=budget, _store=store, _ann=approx, _config=settings
+        store.dimension,
+        memory_budget=budget,
+        _store=store,
+        _ann=approx,
+        _mapped=mapped,
+        _config=settings,
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import exact_search
+from .ann_file import MappedAnn
 from .embeddings import Vectors, query_threads
 from .exact_store import ExactStore
 from .vector_backends import (
@@ -62,6 +63,7 @@ class VectorIndex:
         memory_budget: int = MEMORY_BUDGET,
         _store: ExactStore | None = None,
         _ann: Any = None,
+        _mapped: MappedAnn | None = None,
         _config: Config | None = None,
     ) -> None:
         if backend != "auto" and backend not in BACKENDS:
@@ -69,7 +71,8 @@ class VectorIndex:
         self.dimension = dimension
         self.memory_budget = memory_budget
         self._store = _store if _store is not None else ExactStore(dimension)
-        self._ann = _ann
+        self._mapped = _mapped
+        self._ann = _mapped.index if _mapped is not None else _ann
         self.config = _config or Config(
             "flat" if backend == "auto" else backend, pinned=backend != "auto"
         )
@@ -90,6 +93,7 @@ class VectorIndex:
             return
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.ascontiguousarray(ids, dtype=np.int64)
+        self._own_ann()
         self._store.add(keys, vecs)
         try:
             if self._ann is not None:
@@ -106,11 +110,17 @@ class VectorIndex:
         if not len(ids):
             return 0
         keys = np.ascontiguousarray(ids, dtype=np.int64)
+        self._own_ann()
         removed = self._store.remove(keys)
         if self._ann is not None:
             self._ann.remove_ids(_faiss().IDSelectorBatch(keys))
         self._review()
         return removed
+
+    def _own_ann(self) -> None:
+        """Read a mapped approximate index into memory before it changes (see MappedAnn)."""
+        if self._mapped is not None:
+            self._ann, self._mapped = self._mapped.load(), None
 
     def retarget(self, *, backend: str | None = None, memory_budget: int | None = None) -> None:
         """Choose the index type by size (``auto``) or by name, within ``memory_budget`` bytes
@@ -140,6 +150,9 @@ class VectorIndex:
 
     def rebuild(self, backend: str) -> None:
         """Rebuild the approximate part as ``backend`` from the stored vectors (no model)."""
+        if self._mapped is not None:
+            self._mapped.close()
+            self._mapped = None
         if backend == "flat":
             self._ann, self.config = None, Config("flat", pinned=self.config.pinned)
             return
@@ -262,6 +275,7 @@ class VectorIndex:
             info.update(self.config.to_json())
         info["memory_budget"] = self.memory_budget
         info["memory_mapped"] = self._store.mapped
+        info["ann_mapped"] = self._mapped is not None
         return info
 
 

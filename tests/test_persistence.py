@@ -357,12 +357,14 @@ def test_memory_mapped_load_then_change_and_save(
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     idx = Index.load(target, model=embedder)
-    assert idx.vectors.describe()["memory_mapped"]
+    assert idx.vectors.describe()["memory_mapped"] and idx.vectors.describe()["ann_mapped"]
     (mapped,) = target.glob("vectors.*.npy")
     before = mapped.read_bytes()
     assert len(idx.search("wheat prices", k=3)) == 3
-    # Changes go beside the mapped file (appended rows, removed rows masked), never into it.
+    # Changes go beside the mapped file (appended rows, removed rows masked), never into it;
+    # the approximate index is read into memory first (FAISS aborts on a change to its map).
     report = idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
+    assert not idx.vectors.describe()["ann_mapped"]
     idx.remove(MANY[0].id)
     assert report.embedded == 1 and mapped.read_bytes() == before
     assert idx.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
@@ -370,12 +372,15 @@ def test_memory_mapped_load_then_change_and_save(
     # Mapped again, then changed after a save through another handle removed the mapped file:
     # the mapping still reads it.
     other = Index.load(target, model=embedder)
-    assert other.vectors.describe()["memory_mapped"]
+    assert other.vectors.describe()["memory_mapped"] and other.vectors.describe()["ann_mapped"]
     (mapped,) = target.glob("vectors.*.npy")
+    (mapped_ann,) = target.glob("ann.*.faiss")
     idx.remove("new")
     idx.save()
-    assert not mapped.exists()
+    assert not mapped.exists() and not mapped_ann.exists()
+    # Both mapped files were unlinked: the change still reads them through the open handles.
     other.remove(MANY[1].id)
+    assert not other.vectors.describe()["ann_mapped"]
     assert len(other.vectors) == len(MANY) - 1
     assert other.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
     other.save(tmp_path / "elsewhere")
@@ -386,6 +391,41 @@ def test_memory_mapped_load_then_change_and_save(
     assert "new" in again and MANY[0].id not in again
     assert again.vectors.kind == "ivf-sq8" and len(again.vectors) == len(MANY)
     assert again.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
+
+
+def test_mapped_approximate_index_searches_and_saves_as_read_into_memory(
+    saved_ivf: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_memory = Index.load(saved_ivf, model=embedder)
+    assert not in_memory.vectors.describe()["ann_mapped"]
+    monkeypatch.setattr(vector_rows, "MMAP_BYTES", 0)
+    target = tmp_path / "index"
+    shutil.copytree(saved_ivf, target)
+    idx = Index.load(target, model=embedder)
+    assert idx.vectors.describe()["ann_mapped"]
+    queries = embedder.encode([d.text for d in MANY[::7]])
+    for q in queries:
+        # Approximate candidates only: the exact re-scoring would hide a difference in them.
+        config = idx.vectors.config
+        mapped = idx.vectors._ann_search(config, q[None, :], 10)[1]
+        assert np.array_equal(mapped, in_memory.vectors._ann_search(config, q[None, :], 10)[1])
+    (saved_ann,) = target.glob("ann.*.faiss")
+    original = saved_ann.read_bytes()
+    # Saved unchanged while mapped: the file's own bytes, copied (FAISS's writer would store a
+    # reference to the mapped file instead), and still copied after that file is unlinked.
+    idx.save()
+    (copied,) = target.glob("ann.*.faiss")
+    assert copied != saved_ann and not saved_ann.exists() and copied.read_bytes() == original
+    idx.save(tmp_path / "elsewhere")
+    (again,) = (tmp_path / "elsewhere").glob("ann.*.faiss")
+    assert again.read_bytes() == original
+    reopened = Index.load(tmp_path / "elsewhere", model=embedder)
+    assert [h.doc_id for h in reopened.search("wheat prices", k=5)] == [
+        h.doc_id for h in in_memory.search("wheat prices", k=5)
+    ]
+    # A rebuild drops the mapping without reading it.
+    idx.configure_vectors(vector_index="ivf-pq")
+    assert idx.vectors.kind == "ivf-pq" and not idx.vectors.describe()["ann_mapped"]
 
 
 def test_crossing_the_size_threshold_rebuilds_without_the_model(
