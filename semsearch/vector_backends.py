@@ -35,11 +35,13 @@ MEMORY_BUDGET = 4 << 30
 # An IVF index is retrained when the corpus is this many times larger (or smaller) than at
 # training: its list count then no longer fits the corpus.
 RETRAIN_FACTOR = 4
-# nprobe is tuned again (no retraining) when the corpus is this many times the tuned size.
-RETUNE_FACTOR = 1.5
+# nprobe is tuned again (no retraining) when the corpus is this many times the tuned size: at a
+# million passages, recall fell by about 0.015 over 16% of growth at a fixed nprobe.
+RETUNE_FACTOR = 1.25
 RECALL_TARGET = 0.95
-# Tuning aims above the target: the estimate comes from a few hundred queries.
-TUNE_TARGET = 0.97
+# Tuning aims above the target: the estimate comes from 300 probes (fresh sets of 300 scattered
+# by +-0.01 at a million passages), and recall falls as the corpus grows until the next tuning.
+TUNE_TARGET = 0.975
 # Approximate candidates re-scored with full-precision vectors, per hit wanted.
 RERANK = 4
 BACKENDS = ("flat", "ivf-sq8", "ivf-pq")
@@ -247,11 +249,13 @@ def recall(found: Ids, truth: Ids) -> float:
 
 
 def tune(config: Config, search: Searcher, queries: Matrix, truth: Ids, k: int) -> Config:
-    """Smallest nprobe (doubling) whose recall@k against exact search meets TUNE_TARGET."""
+    """Smallest nprobe on the ladder 1, 2, 3, 4, 6, 8, 12, ... whose recall@k against exact
+    search meets TUNE_TARGET: the half steps cost less search time than doubling past it."""
     nprobe = 1
     while True:
         trial = replace(config, nprobe=nprobe)
         measured = recall(search(trial, queries, k), truth)
         if measured >= TUNE_TARGET or nprobe >= config.nlist:
             return replace(trial, estimated_recall=round(measured, 4))
-        nprobe = min(config.nlist, nprobe * 2)
+        # Half the largest power of two in nprobe: from 2^j to 1.5 * 2^j, then on to 2^(j+1).
+        nprobe = min(config.nlist, nprobe + max(1, (1 << (nprobe.bit_length() - 1)) // 2))

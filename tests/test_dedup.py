@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semsearch import Document, Embedder, Filters, Index, dedup
+from semsearch.cli import indexing as cli_indexing
 from semsearch.cli import main
 from semsearch.dedup import (
     BANDS,
@@ -49,7 +50,7 @@ def test_signatures_group_exact_and_near_copies_only() -> None:
 
 
 def test_duplicates_never_shown_twice_and_reported(
-    embedder: Embedder, tmp_path: Path, capsys: object
+    embedder: Embedder, tmp_path: Path, capsys: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index = Index(model=embedder)
     index.add(
@@ -75,7 +76,12 @@ def test_duplicates_never_shown_twice_and_reported(
     assert main(["info", "--index", str(tmp_path)]) == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     want = "passage_groups=1, exact_passage_groups=0, duplicate_passages=1"
-    assert f'duplicates: {want}, article_groups=[["a", "b"]]' in out
+    assert f'duplicates: {want}, article_groups=[["a", "b"]]\n' in out
+    # An archive's thousands of groups are summed up, not printed one by one.
+    monkeypatch.setattr(cli_indexing, "ARTICLE_GROUPS_SHOWN", 0)
+    assert main(["info", "--index", str(tmp_path)]) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert f"duplicates: {want}, article_groups=[] (+1 more; --json lists all)\n" in out
 
 
 def _reference_groups(ids: list[int], sigs: np.ndarray) -> dict[int, int]:

@@ -169,3 +169,25 @@ def test_tuning_is_not_fooled_by_duplicate_vectors() -> None:
     tuned = vb.tune(config, other_tie, queries, vb.tied_truth(scores, ids, 2), 2)
     assert tuned.nprobe == 1 and tuned.estimated_recall == 1.0
     assert vb.tune(config, other_tie, queries, ids[:, :2], 2).nprobe == 64
+
+
+def test_tuning_climbs_half_steps_to_the_smallest_nprobe_meeting_the_target() -> None:
+    truth = np.arange(10, dtype=np.int64)[None, :]
+    tried: list[int] = []
+
+    def search(config: vb.Config, queries: np.ndarray, k: int) -> np.ndarray:
+        tried.append(config.nprobe)
+        hits = 10 if config.nprobe >= 40 else 9  # recall 1.0 from 40 lists probed, else 0.9
+        found = np.full((1, k), -1, dtype=np.int64)
+        found[0, :hits] = np.arange(hits)
+        return found
+
+    queries = np.zeros((1, 4), dtype=np.float32)
+    tuned = vb.tune(vb.Config("ivf-sq8", nlist=1024), search, queries, truth, 10)
+    assert tried == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48]
+    assert tuned.nprobe == 48 and tuned.estimated_recall == 1.0
+    tried.clear()
+    # Never past the number of lists, even when the target is out of reach.
+    capped = vb.tune(vb.Config("ivf-sq8", nlist=20), search, queries, truth, 10)
+    assert tried == [1, 2, 3, 4, 6, 8, 12, 16, 20] and capped.nprobe == 20
+    assert capped.estimated_recall == 0.9

@@ -131,14 +131,18 @@ def test_nprobe_is_tuned_again_as_the_corpus_grows() -> None:
     assert (index.config.trained_on, index.config.tuned_on) == (1000, 1000)
     # Below the retune factor nothing changes; past it, nprobe is tuned at the new size
     # (retraining waits for RETRAIN_FACTOR).
-    index.add(np.arange(1000, 1400, dtype=np.int64), vecs[1000:1400])
+    below = int(1000 * vb.RETUNE_FACTOR) - 10
+    index.add(np.arange(1000, below, dtype=np.int64), vecs[1000:below])
     assert index.config.tuned_on == 1000
-    index.add(np.arange(1400, 3000, dtype=np.int64), vecs[1400:3000])
+    index.add(np.arange(below, 3000, dtype=np.int64), vecs[below:3000])
     assert (index.config.trained_on, index.config.tuned_on) == (1000, 3000)
     assert (
         index.config.estimated_recall >= vb.TUNE_TARGET or index.config.nprobe == index.config.nlist
     )
     assert index.check_recall(probes=100) >= vb.RECALL_TARGET
-    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000), 1500)
-    assert not vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=1400), 2000)
-    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=3000), 1900)
+    factor = vb.RETUNE_FACTOR
+    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000), int(1000 * factor))
+    assert not vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=1400), 1700)
+    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=1400), 1750)
+    assert not vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=3000), 2500)
+    assert vb.needs_retune(vb.Config("ivf-sq8", trained_on=1000, tuned_on=3000), 2400)

@@ -15,6 +15,9 @@ from .. import manifest as mf
 from ..errors import SemsearchError
 from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 
+# Duplicate article groups printed by ``info`` (``--json`` gives them all).
+ARTICLE_GROUPS_SHOWN = 10
+
 if TYPE_CHECKING:
     from ..embeddings import Backend
     from ..index import Index
@@ -227,6 +230,14 @@ def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
         if key == "files":
             for role, entry in value.items():
                 click.echo(f"file {role}: {entry['name']} ({entry['bytes']:,} bytes)")
+        elif key == "duplicates":
+            # A news archive has tens of thousands of duplicate groups: a sample, and the count.
+            groups = value["article_groups"]
+            shown = {**value, "article_groups": groups[:ARTICLE_GROUPS_SHOWN]}
+            line = ", ".join(f"{k}={json.dumps(v)}" for k, v in shown.items())
+            if len(groups) > ARTICLE_GROUPS_SHOWN:
+                line += f" (+{len(groups) - ARTICLE_GROUPS_SHOWN:,} more; --json lists all)"
+            click.echo(f"{key}: {line}")
         elif isinstance(value, dict):
             click.echo(f"{key}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in value.items()))
         else:
