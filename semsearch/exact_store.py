@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from . import vector_rows
 from .vector_rows import SPILL_BYTES, Matrix, SavedRows, TailRows, write_npy_header
 
 Ids = npt.NDArray[np.int64]
@@ -166,12 +167,19 @@ class ExactStore:
         split = len(self._base)
         low = rows < split
         if low.all():
-            return self._base.view()[rows] if len(rows) else out
+            return self._take_base(rows) if len(rows) else out
         if not low.any():
             return self._tail.take(rows - split)
-        out[low] = self._base.view()[rows[low]]
+        out[low] = self._take_base(rows[low])
         out[~low] = self._tail.take(rows[~low] - split)
         return out
+
+    def _take_base(self, rows: Ids) -> Matrix:
+        # A few rows (re-scoring a query's candidates) stay mapped, as serving wants them.
+        if len(rows) <= vector_rows.PREAD_ROWS:
+            taken: Matrix = self._base.view()[rows]
+            return taken
+        return vector_rows.gather(self._base.view(), rows, self._base.release)
 
     def reconstruct(self, ids: Ids) -> Matrix:
         rows = self.find(ids)

@@ -75,6 +75,7 @@ def test_matches_numpy_through_adds_removes_and_spills(
     monkeypatch.setattr(exact_store, "COMPACT_MIN", 150)
     monkeypatch.setattr(exact_search, "OVERFETCH", 20)  # both ways of skipping removed rows
     monkeypatch.setattr(vector_rows, "PREAD_ROWS", 10)
+    monkeypatch.setattr(vector_rows, "GATHER_ROWS", 3)  # large gathers in several chunks
     rng = np.random.default_rng(seed)
     store = ExactStore(D, spill_bytes=spill_rows * D * 4)
     oracle = Oracle()
@@ -262,3 +263,15 @@ def test_truncated_vector_file_is_refused(tmp_path: Path) -> None:
     files["vectors.npy"].write_bytes(files["vectors.npy"].read_bytes()[:-4])
     with pytest.raises(ValueError, match=r"vectors\.npy: .* bytes, expected"):
         open_vectors(files, None, None)
+
+
+def test_gather_reads_in_chunks_and_drops_each_chunks_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(vector_rows, "GATHER_ROWS", 4)
+    view = np.arange(40 * D, dtype=np.float32).reshape(40, D)
+    rows = np.array([30, 2, 2, 17, 39, 0, 5, 21, 8, 11], dtype=np.int64)  # unsorted, repeated
+    released: list[tuple[int, int]] = []
+    got = vector_rows.gather(view, rows, lambda a, b: released.append((a, b)))
+    np.testing.assert_array_equal(got, view[rows])
+    assert released == [(2, 31), (0, 40), (8, 12)]
