@@ -24,7 +24,8 @@ MMAP_BYTES = 64 << 20
 # Appended rows stay in memory up to this many bytes (about 22k of 384 dimensions), then move to
 # a deleted temp file: past that, a build holds them in the page cache, not in its own memory.
 SPILL_BYTES = 32 << 20
-# Gathers of up to this many rows from the temp file read them (pread), mapping no pages.
+# Gathers of up to this many rows from the temp file read them (pread), mapping no pages; from a
+# saved file they read through its mapping, which serving keeps.
 PREAD_ROWS = 4096
 # Larger gathers go through the mapping this many rows at a time, dropping the pages each chunk
 # touched: every row read faults in the 64 KB around it, so tuning's re-scoring of 12,000 rows

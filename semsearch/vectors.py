@@ -71,8 +71,8 @@ class VectorIndex:
         self.dimension = dimension
         self.memory_budget = memory_budget
         self._store = _store if _store is not None else ExactStore(dimension)
-        self._mapped = _mapped
-        self._ann = _mapped.index if _mapped is not None else _ann
+        self._ann = _ann
+        self._mapped = _mapped  # when set, _ann is its index: mapped read-only from the file
         self.config = _config or Config(
             "flat" if backend == "auto" else backend, pinned=backend != "auto"
         )
