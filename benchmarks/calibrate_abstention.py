@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from answers import Question, contains, load_squad, log, squad_index
 
 from semsearch import Filters, Index
-from semsearch import answers as answers_module
-from semsearch.answers import SentenceAnswerer
-from semsearch.retrieval import encode_queries
+from semsearch.answers import compose as answers_module
+from semsearch.answers.compose import SentenceAnswerer
+from semsearch.retrieval.search import encode_queries
 
 QueryCache = dict[str, np.ndarray]
 

@@ -17,8 +17,8 @@ import faiss
 import numpy as np
 
 from semsearch import Document, Embedder, Index, read_articles
+from semsearch.engines.local.lexical.index import indexed_text
 from semsearch.indexing import chunk_document
-from semsearch.lexical import indexed_text
 from semsearch.types import Passage
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"

@@ -33,7 +33,7 @@ def peak_mb() -> float:
 
 def module(args: argparse.Namespace) -> Any:
     if args.module is None:
-        from semsearch import lexical
+        from semsearch.engines.local.lexical import index as lexical
 
         return lexical
     spec = importlib.util.spec_from_file_location("lexical_under_test", args.module)

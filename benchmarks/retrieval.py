@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from semsearch import Embedder, Index
-from semsearch import retrieval as rt
 from semsearch.evaluate import (
     Clock,
     beir_corpus,
@@ -37,6 +36,7 @@ from semsearch.evaluate import (
     search_all,
     squad_data,
 )
+from semsearch.retrieval import search as rt
 from semsearch.types import Document
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

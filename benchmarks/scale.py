@@ -346,8 +346,8 @@ def phase_query_baseline(args: argparse.Namespace) -> dict[str, Any]:
 
 def phase_query(args: argparse.Namespace) -> dict[str, Any]:
     from semsearch import Index
-    from semsearch import manifest as mf
-    from semsearch.vector_backends import recall, tied_truth
+    from semsearch.engines.local import manifest as mf
+    from semsearch.engines.local.vectors.ivf import recall, tied_truth
 
     target = args.workdir / "semsearch"
     t0 = time.perf_counter()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .answers import Answer, Answerer, Citation, SentenceAnswerer
-from .articles import read_articles, read_text
-from .embeddings import DEFAULT_MODEL, Embedder
+from .answers.compose import Answer, Answerer, Citation, SentenceAnswerer
+from .answers.models import CrossEncoderAnswerer, ExtractiveReader
+from .embeddings.embedder import DEFAULT_MODEL, Embedder
 from .errors import (
     IndexFormatError,
     InputError,
@@ -14,8 +14,8 @@ from .errors import (
     SkippedInputWarning,
 )
 from .index import AddReport, Index
-from .reader import CrossEncoderAnswerer, ExtractiveReader
-from .retrieval import Filters
+from .ingest.files import read_articles, read_text
+from .retrieval.search import Filters
 from .types import Document, Hit, Passage
 
 __version__ = "0.1.0"

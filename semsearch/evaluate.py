@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .index import Index
-from .retrieval import Filters, Mode, Parts, encode_queries, run_search
+from .retrieval.search import Filters, Mode, Parts, encode_queries, run_search
 from .types import Document, Hit
 
 # trec_eval measure -> the name we print. MRR@10 is trec_eval's reciprocal rank of a run cut

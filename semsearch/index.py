@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import manifest as mf
-from .dedup import Duplicates, duplicate_report
-from .embeddings import DEFAULT_MODEL, Backend, Embedder, Vectors
+from .embeddings.embedder import DEFAULT_MODEL, Backend, Embedder, Vectors
+from .engines.local import manifest as mf
+from .engines.local.dedup.groups import Duplicates, duplicate_report
+from .engines.local.lexical.index import LexicalIndex
+from .engines.local.persistence import chunking, load_index, save_index
+from .engines.local.store.store import Store
+from .engines.local.vectors.index import VectorIndex
+from .engines.local.vectors.ivf import BACKENDS as VECTOR_BACKENDS
 from .errors import InputError, SemsearchError
 from .indexing import AddReport, add_documents
-from .lexical import LexicalIndex
 from .passages import ChunkSettings
-from .persistence import chunking, load_index, save_index
-from .retrieval import Filters, Mode, Parts, run_search
-from .store import Store
+from .retrieval.search import Filters, Mode, Parts, run_search
 from .types import Document, Hit, Passage
-from .vector_backends import BACKENDS as VECTOR_BACKENDS
-from .vectors import VectorIndex
 
 if TYPE_CHECKING:
-    from .answers import Answer, Answerer
-    from .rerank import Reranker
+    from .answers.compose import Answer, Answerer
+    from .retrieval.rerank import Reranker
 
 __all__ = ["AddReport", "Index"]
 
@@ -230,7 +230,7 @@ class Index:
         answerer: Answerer | None = None,
     ) -> list[Answer]:
         """:meth:`ask` for many questions, retrieved and embedded in batches."""
-        from .answers import ask_many
+        from .answers.compose import ask_many
 
         return ask_many(self, questions, k=k, filters=filters, answerer=answerer)
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .engines.local.lexical.index import indexed_text
 from .errors import InputError
-from .lexical import indexed_text
 from .passages import chunk_texts, tokenize
 from .types import Document, Passage
 

@@ -12,7 +12,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest
 
-from semsearch.embeddings import Embedder
+from semsearch.embeddings.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "news" / "000_94129f04b1971983.txt"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semsearch import Answer, Citation, Document, Embedder, Filters, Hit, Index, InputError
-from semsearch.answers import NO_ANSWER, Candidate, compose, sentence_candidates
+from semsearch.answers.compose import NO_ANSWER, Candidate, compose, sentence_candidates
 from semsearch.passages import ChunkSettings, WhitespaceTokenizer, chunk_text
 
 MARKER = re.compile(r"\[(\d+)\]")

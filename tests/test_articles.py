@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.articles import DEFAULT_MAX_FILE_BYTES, read_articles, read_text
 from semsearch.errors import InputError, SemsearchWarning, SkippedInputWarning
+from semsearch.ingest.files import DEFAULT_MAX_FILE_BYTES, read_articles, read_text
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "news" / "000_94129f04b1971983.txt"
 TITLES = [

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch import bm25_matrix
-from semsearch.lexical import K1, B
+from semsearch.engines.local.lexical import matrix as bm25_matrix
+from semsearch.engines.local.lexical.index import K1, B
 
 
 def one_shot(flat: np.ndarray, offsets: np.ndarray, vocab_size: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from semsearch.cli import cli
 from semsearch.cli.searching import BATCH_HIT_KEYS
-from semsearch.embeddings import Embedder
+from semsearch.embeddings.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "news" / "000_94129f04b1971983.txt"

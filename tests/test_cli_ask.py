@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from test_answers import DOCS
 
 from semsearch import Embedder, Index
-from semsearch.answers import NO_ANSWER
+from semsearch.answers.compose import NO_ANSWER
 from semsearch.cli import cli
 
 

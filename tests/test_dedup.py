@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch import Document, Embedder, Filters, Index, dedup
+from semsearch import Document, Embedder, Filters, Index
 from semsearch.cli import indexing as cli_indexing
 from semsearch.cli import main
-from semsearch.dedup import (
+from semsearch.engines.local.dedup import groups as dedup
+from semsearch.engines.local.dedup.groups import (
     BANDS,
     NUM_PERM,
     THRESHOLD,

@@ -9,10 +9,11 @@ import faiss
 import numpy as np
 import pytest
 
-from semsearch import exact_search, exact_store, vector_rows
-from semsearch.exact_store import ExactStore
-from semsearch.vector_files import open_vectors, vector_writers
-from semsearch.vectors import VectorIndex
+from semsearch.engines.local.vectors import exact_search, exact_store
+from semsearch.engines.local.vectors import rows as vector_rows
+from semsearch.engines.local.vectors.exact_store import ExactStore
+from semsearch.engines.local.vectors.files import open_vectors, vector_writers
+from semsearch.engines.local.vectors.index import VectorIndex
 
 D = 16
 

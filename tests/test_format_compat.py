@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semsearch import Document, Embedder, Index
-from semsearch import manifest as mf
+from semsearch.engines.local import manifest as mf
 
 ROOT = Path(__file__).resolve().parents[1]
 # The bundled sample index as format 3 saved it (one lexical.npz and one dedup.npz, no saved

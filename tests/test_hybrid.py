@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from semsearch import Document, Embedder, Filters, Index, IndexFormatError, InputError
-from semsearch.lexical import LexicalIndex
-from semsearch.retrieval import MODES, Mode, fuse
+from semsearch.engines.local.lexical.index import LexicalIndex
+from semsearch.retrieval.search import MODES, Mode, fuse
 
 DOCS = [
     Document(

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semsearch import indexing
-from semsearch.embeddings import Embedder
+from semsearch.embeddings.embedder import Embedder
 from semsearch.errors import InputError
 from semsearch.index import Index
 from semsearch.indexing import AddReport

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.lexical import K1, B, LexicalIndex, Tokenizer, top_matches
+from semsearch.engines.local.lexical.index import K1, B, LexicalIndex, Tokenizer, top_matches
 
 CORPUS = [
     "The cat sat on the mat.",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semsearch import bm25_matrix
-from semsearch.lexical import K1, B, LexicalIndex, Tokenizer
+from semsearch.engines.local.lexical import matrix as bm25_matrix
+from semsearch.engines.local.lexical.index import K1, B, LexicalIndex, Tokenizer
 
 WORDS = ["oil", "prices", "rose", "Vienna", "cats", "dog", "the", "and", "ΣΟΦΙΑΣ", "naïve", "x"]
 
@@ -87,7 +87,7 @@ def test_bulk_encoding_matches_bm25s_tokenize_in_batches() -> None:
     import bm25s
     import Stemmer
 
-    import semsearch.lexical as lexical
+    import semsearch.engines.local.lexical.index as lexical
 
     texts = [f"{w} story number {i}, with cats and Dogs in Vienna" for i, w in enumerate(WORDS)] * 3
     old, lexical._BATCH = lexical._BATCH, 4  # several batches, new words in each

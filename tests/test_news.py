@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.news import normalize_date, parse_news_page
+from semsearch.ingest.news import normalize_date, parse_news_page
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "news" / "000_94129f04b1971983.txt"
 TITLES = [

@@ -19,8 +19,8 @@ from semsearch import (
     SemsearchWarning,
     read_articles,
 )
-from semsearch.embeddings import batch_threads
-from semsearch.onnx_backend import FP32_FILE, INT8_FILE, OnnxModel, cache_root, export_dir
+from semsearch.embeddings.embedder import batch_threads
+from semsearch.embeddings.onnx import FP32_FILE, INT8_FILE, OnnxModel, cache_root, export_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "indexes" / "news"
@@ -151,7 +151,7 @@ def test_default_backend_is_onnx_for_the_bundled_model_only(tmp_path: Path) -> N
 def test_unwritable_cache_falls_back_to_torch_for_fp32_only(
     torch_embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import semsearch.embeddings as embeddings
+    import semsearch.embeddings.embedder as embeddings
 
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")

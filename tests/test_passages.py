@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.embeddings import Embedder
+from semsearch.embeddings.embedder import Embedder
 from semsearch.passages import ChunkSettings, WhitespaceTokenizer, chunk_text, split_sentences
 from semsearch.types import Passage
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semsearch import passages
-from semsearch.embeddings import Embedder, _ModelTokenizer
+from semsearch.embeddings.embedder import Embedder, _ModelTokenizer
 from semsearch.passages import (
     ChunkSettings,
     Span,

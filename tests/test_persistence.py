@@ -23,10 +23,10 @@ from semsearch import (
     IndexFormatError,
     ModelMismatchError,
     SemsearchError,
-    vector_rows,
 )
 from semsearch.cli import cli
-from semsearch.vectors import VectorIndex
+from semsearch.engines.local.vectors import rows as vector_rows
+from semsearch.engines.local.vectors.index import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -431,7 +431,7 @@ def test_mapped_approximate_index_searches_and_saves_as_read_into_memory(
 def test_crossing_the_size_threshold_rebuilds_without_the_model(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from semsearch import vector_backends
+    from semsearch.engines.local.vectors import ivf as vector_backends
 
     monkeypatch.setattr(vector_backends, "FLAT_MAX", 280)
     monkeypatch.setattr(vector_backends, "FLAT_RETURN", 200)

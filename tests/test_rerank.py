@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Document, Embedder, Index, SemsearchError
-from semsearch.rerank import Reranker
+from semsearch.retrieval.rerank import Reranker
 
 WORDS = [
     "oil",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Document, Embedder, Index
-from semsearch.store import Store
+from semsearch.engines.local.store.store import Store
 from semsearch.types import Passage
 
 TOPICS = ["harbour strike", "wheat harvest", "river flood", "chess final"]
@@ -151,7 +151,7 @@ def _sqlite_temp_files() -> int:
 def test_a_large_store_spills_to_a_temporary_file(
     monkeypatch: pytest.MonkeyPatch, saved: Path, tmp_path: Path
 ) -> None:
-    from semsearch import store_file
+    from semsearch.engines.local.store import database as store_file
 
     monkeypatch.setattr(store_file, "CACHE_KIB", 256)
     before = _sqlite_temp_files()

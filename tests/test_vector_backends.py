@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch import vector_backends as vb
-from semsearch.vectors import VectorIndex
+from semsearch.engines.local.vectors import ivf as vb
+from semsearch.engines.local.vectors.index import VectorIndex
 
 D = 32
 # Small enough that product codes are 16 bytes (quick to train), large enough for the rest.

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from semsearch import Document, Index
-from semsearch import vector_backends as vb
 from semsearch.cli import cli
-from semsearch.embeddings import Embedder
-from semsearch.vectors import VectorIndex
+from semsearch.embeddings.embedder import Embedder
+from semsearch.engines.local.vectors import ivf as vb
+from semsearch.engines.local.vectors.index import VectorIndex
 
 D = 32
 N = 3000

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch.vector_files import open_vectors, vector_writers
-from semsearch.vectors import VectorIndex
+from semsearch.engines.local.vectors.files import open_vectors, vector_writers
+from semsearch.engines.local.vectors.index import VectorIndex
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

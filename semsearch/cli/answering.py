@@ -13,8 +13,8 @@ from ..errors import InputError
 from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
-    from ..answers import Answer
-    from ..retrieval import Filters
+    from ..answers.compose import Answer
+    from ..retrieval.search import Filters
 
 CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 

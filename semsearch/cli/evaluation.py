@@ -14,13 +14,13 @@ from ..errors import SemsearchError
 from .base import cli
 
 if TYPE_CHECKING:
-    from ..embeddings import Backend
+    from ..embeddings.embedder import Backend
     from ..evaluate import Clock
     from ..index import Index
 
 
 def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
-    from ..retrieval import MODES
+    from ..retrieval.search import MODES
 
     modes = [m.strip() for m in value.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -121,7 +121,7 @@ def _build_or_load(
     backend: Backend | None,
     clock: Clock,
 ) -> Index:
-    from .. import manifest as mf
+    from ..engines.local import manifest as mf
     from ..evaluate import first_tokens as cut
     from ..index import Index
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
-from .. import manifest as mf
+from ..engines.local import manifest as mf
 from ..errors import SemsearchError
 from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 
@@ -19,7 +19,7 @@ from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 ARTICLE_GROUPS_SHOWN = 10
 
 if TYPE_CHECKING:
-    from ..embeddings import Backend
+    from ..embeddings.embedder import Backend
     from ..index import Index
 
 
@@ -115,8 +115,8 @@ def index_command(
     elif not os.access(index_dir.parent, os.W_OK):
         raise SemsearchError(f"{index_dir.parent}: directory is read-only")
 
-    from ..articles import DEFAULT_MAX_FILE_BYTES, read_articles
     from ..index import Index
+    from ..ingest.files import DEFAULT_MAX_FILE_BYTES, read_articles
 
     if (index_dir / mf.MANIFEST).is_file():
         index = Index.load(index_dir, model=model, backend=backend)
@@ -175,7 +175,7 @@ def _prepare_search_backend(index: Index) -> None:
     """Export the model for the backend that will search this index, if it is not the one that
     built it (torch builds, ONNX searches): torch is loaded now, so exporting costs a few
     seconds once, and every later `semsearch search` starts without torch."""
-    from ..embeddings import Embedder, loading_backend
+    from ..embeddings.embedder import Embedder, loading_backend
 
     wanted = loading_backend(index.embedder.name, index.embedder.backend)
     if wanted != index.embedder.backend:

@@ -14,7 +14,7 @@ from ..errors import InputError
 from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
-    from ..retrieval import Filters
+    from ..retrieval.search import Filters
     from ..types import Hit
 
 # Queries embedded per search_many call in batch mode: bounds memory for any size of query file.
@@ -74,7 +74,7 @@ def search_command(
     index = Index.load(index_dir)
     options: dict[str, Any] = {"filters": filters, "mode": mode}
     if rerank is not None:
-        from ..rerank import Reranker
+        from ..retrieval.rerank import Reranker
 
         options["reranker"] = Reranker(rerank)
     with _warnings_to_stderr():

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .store_file import Database
-from .types import Document, Hit, Passage
-from .vectors import Ids
+from ....types import Document, Hit, Passage
+from ..vectors.index import Ids
+from .database import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (

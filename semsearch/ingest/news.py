@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from .types import Document
+from ..types import Document
 
 # Month names are matched by hand rather than with strptime("%B"), whose names follow the
 # process locale: a server running under de_DE must still read "24 April 2022".

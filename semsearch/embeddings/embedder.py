@@ -13,9 +13,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SemsearchError, SemsearchWarning
-from .onnx_backend import ExportCacheError, OnnxModel, ensure_export, export_dir
-from .passages import Span
+from ..errors import SemsearchError, SemsearchWarning
+from ..passages import Span
+from .onnx import ExportCacheError, OnnxModel, ensure_export, export_dir
 
 Vectors = npt.NDArray[np.float32]
 

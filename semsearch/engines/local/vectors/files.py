@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from . import vector_rows
-from .ann_file import MappedAnn
+from . import rows as vector_rows
 from .exact_store import ExactStore
-from .vector_backends import MEMORY_BUDGET, Config, faiss_module, stored_ids
-from .vector_rows import SavedRows
-from .vectors import MIN_TRAIN, VectorIndex
+from .index import MIN_TRAIN, VectorIndex
+from .ivf import MEMORY_BUDGET, Config, faiss_module, stored_ids
+from .mapped_ivf import MappedAnn
+from .rows import SavedRows
 
 VECTORS_ROLE = "vectors.npy"
 IDS_ROLE = "vectors-ids.npy"

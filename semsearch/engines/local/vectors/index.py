@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ....embeddings.embedder import Vectors, query_threads
 from . import exact_search
-from .ann_file import MappedAnn
-from .embeddings import Vectors, query_threads
 from .exact_store import ExactStore
-from .vector_backends import (
+from .ivf import (
     BACKENDS,
     MEMORY_BUDGET,
     Config,
@@ -35,6 +34,7 @@ from .vector_backends import (
     tied_truth,
     tune,
 )
+from .mapped_ivf import MappedAnn
 
 Ids = npt.NDArray[np.int64]
 _faiss = faiss_module

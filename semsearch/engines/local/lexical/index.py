@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import bm25_matrix, lexical_files
-from .vectors import Ids
+from ..vectors.index import Ids
+from . import files as lexical_files
+from . import matrix as bm25_matrix
 
 Scores = npt.NDArray[np.float32]
 Terms = npt.NDArray[np.int32]

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .embeddings import Vectors
-from .passages import split_sentences
-from .retrieval import encode_queries
-from .types import Hit
+from ..embeddings.embedder import Vectors
+from ..passages import split_sentences
+from ..retrieval.search import encode_queries
+from ..types import Hit
 
 if TYPE_CHECKING:
-    from .index import Index
-    from .retrieval import Filters
+    from ..index import Index
+    from ..retrieval.search import Filters
 
 NO_ANSWER = "The indexed articles do not answer this question."
 

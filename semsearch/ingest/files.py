@@ -15,9 +15,9 @@ from typing import Any
 
 import charset_normalizer
 
-from .errors import InputError, SemsearchWarning, SkippedInputWarning
+from ..errors import InputError, SemsearchWarning, SkippedInputWarning
+from ..types import Document
 from .news import normalize_date, parse_news_page
-from .types import Document
 
 # Whole-file formats are held in memory (and trafilatura builds a tree several times the size),
 # so one stray multi-gigabyte dump must not take the process down. JSONL is streamed instead and

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from .vector_backends import faiss_module
+from .ivf import faiss_module
 
 if TYPE_CHECKING:
     from .exact_store import ExactStore

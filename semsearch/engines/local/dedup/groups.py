@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arrays import read_mapped, read_npz, require
+from ..vectors.index import Ids
 from .minhash import (
     BANDS,
     NUM_PERM,
@@ -21,11 +23,9 @@ from .minhash import (
     signature,
     signatures,
 )
-from .saved_arrays import read_mapped, read_npz, require
-from .vectors import Ids
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ..store.store import Store
 
 __all__ = [
     "BANDS",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SemsearchError
+from ..errors import SemsearchError
 
 Vectors = npt.NDArray[np.float32]
 

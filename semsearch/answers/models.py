@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .answers import Answer, Candidate, abstention, compose, sentence_candidates
-from .embeddings import Vectors
-from .errors import SemsearchError
-from .types import Hit
+from ..embeddings.embedder import Vectors
+from ..errors import SemsearchError
+from ..types import Hit
+from .compose import Answer, Candidate, abstention, compose, sentence_candidates
 
 if TYPE_CHECKING:
-    from .index import Index
+    from ..index import Index
 
 
 class CrossEncoderAnswerer:
@@ -34,7 +34,7 @@ class CrossEncoderAnswerer:
         extra_ratio: float = 0.5,
         batch_size: int = 32,
     ) -> None:
-        from .rerank import Reranker
+        from ..retrieval.rerank import Reranker
 
         self.reranker = Reranker(model, batch_size=batch_size)
         self.min_score = min_score

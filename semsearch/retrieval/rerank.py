@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import SemsearchError
+from ..errors import SemsearchError
 
 DEPTH = 50
 """Candidates a cross-encoder reads per query: it costs a model call per (query, passage)."""

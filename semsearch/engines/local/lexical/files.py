@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .saved_arrays import read_mapped, read_npz, require
+from ..arrays import read_mapped, read_npz, require
 
 MAIN = "lexical.npz"
 """Vocabulary (JSON), passage ids, term offsets, k1/b and the matrix's document count."""

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from . import vector_rows
-from .vector_rows import SPILL_BYTES, Matrix, SavedRows, TailRows, write_npy_header
+from . import rows as vector_rows
+from .rows import SPILL_BYTES, Matrix, SavedRows, TailRows, write_npy_header
 
 Ids = npt.NDArray[np.int64]
 # Removed rows are compacted away once they are this share of the rows (and at least COMPACT_MIN).

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .vector_backends import faiss_module
+from .ivf import faiss_module
 
 
 class MappedAnn:

@@ -23,7 +23,7 @@ from typing import Any
 
 import xxhash
 
-from .errors import IndexFormatError, SemsearchError
+from ...errors import IndexFormatError, SemsearchError
 
 # 2: adds the lexical (BM25 terms) and duplicate-signature files.
 # 3: adds the "vector_index" settings and, for large corpora, an approximate index (ann.faiss)

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from .embeddings import Embedder, Vectors
-from .errors import InputError, SemsearchWarning
-from .lexical import top_matches
-from .store import Store
-from .types import Hit
-from .vectors import Ids, VectorIndex
+from ..embeddings.embedder import Embedder, Vectors
+from ..engines.local.lexical.index import top_matches
+from ..engines.local.store.store import Store
+from ..engines.local.vectors.index import Ids, VectorIndex
+from ..errors import InputError, SemsearchWarning
+from ..types import Hit
 
 if TYPE_CHECKING:
-    from .dedup import Duplicates
-    from .lexical import LexicalIndex
+    from ..engines.local.dedup.groups import Duplicates
+    from ..engines.local.lexical.index import LexicalIndex
     from .rerank import Reranker
 
 Mode = Literal["dense", "lexical", "hybrid"]

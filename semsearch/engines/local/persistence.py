@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import manifest as mf
-from .dedup import Duplicates
-from .embeddings import (
+from ...embeddings.embedder import (
     BACKENDS,
     Backend,
     Embedder,
@@ -18,14 +16,16 @@ from .embeddings import (
     loading_backend,
     precision_of,
 )
-from .errors import IndexFormatError, ModelMismatchError, SemsearchError
-from .lexical import LexicalIndex
-from .passages import ChunkSettings
-from .store import Store
-from .vector_files import open_vectors, vector_writers
+from ...errors import IndexFormatError, ModelMismatchError, SemsearchError
+from ...passages import ChunkSettings
+from . import manifest as mf
+from .dedup.groups import Duplicates
+from .lexical.index import LexicalIndex
+from .store.store import Store
+from .vectors.files import open_vectors, vector_writers
 
 if TYPE_CHECKING:
-    from .index import Index
+    from ...index import Index
 
 
 def chunking(index: Index) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Near-duplicate passages: MinHash signatures, banded candidates and duplicate groups."""

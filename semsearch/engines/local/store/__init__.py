@@ -1,0 +1,1 @@
+"""Documents and passage offsets, kept in SQLite."""

@@ -1,0 +1,1 @@
+"""Searching: filters, dense, lexical and hybrid ranking, fusion, duplicate collapse, reranking."""
