@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from .answers.compose import Answer, Answerer, Citation, SentenceAnswerer
-from .answers.models import CrossEncoderAnswerer, ExtractiveReader
+from .answers import (
+    Answer,
+    Answerer,
+    Citation,
+    CrossEncoderAnswerer,
+    ExtractiveReader,
+    SentenceAnswerer,
+)
 from .embeddings.embedder import DEFAULT_MODEL, Embedder
 from .errors import (
     IndexFormatError,
@@ -15,8 +21,7 @@ from .errors import (
 )
 from .index import AddReport, Index
 from .ingest.files import read_articles, read_text
-from .retrieval.search import Filters
-from .types import Document, Hit, Passage
+from .types import Document, Filters, Hit, Passage
 
 __version__ = "0.1.0"
 

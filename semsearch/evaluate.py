@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .index import Index
-from .retrieval.search import Filters, Mode, Parts, encode_queries, run_search
+from .retrieval import Mode, encode_queries
 from .types import Document, Hit
 
 # trec_eval measure -> the name we print. MRR@10 is trec_eval's reciprocal rank of a run cut
@@ -138,7 +138,6 @@ def search_all(
     index: Index, texts: Sequence[str], *, k: int, modes: Sequence[Mode], clock: Clock | None = None
 ) -> dict[Mode, list[list[Hit]]]:
     """Hits of every query per mode; the queries are embedded once, for all modes."""
-    parts = Parts(index._store, index.vectors, index._lexical, index._dups, index.embedder)
     clock = clock or Clock()
     vectors = None
     if any(m != "lexical" for m in modes):
@@ -147,9 +146,7 @@ def search_all(
     out: dict[Mode, list[list[Hit]]] = {}
     for mode in modes:
         with clock.time("search"):
-            out[mode] = run_search(
-                parts, texts, k=k, mode=mode, filters=Filters(), query_vectors=vectors
-            )
+            out[mode] = index.search_many(texts, k=k, mode=mode, query_vectors=vectors)
     return out
 
 
@@ -233,13 +230,12 @@ def evaluate_squad(
 def answer_metrics(index: Index, questions: Sequence[Question]) -> dict[str, float]:
     """EM/F1 of the answer text, answers containing a gold answer, first citations on the gold
     paragraph, abstentions: through ``Index.ask`` (answers over the default search)."""
-    ask_many = getattr(index, "ask_many", None)
-    if ask_many is None:
-        raise InputError(None, "this semsearch has no Index.ask: answer metrics need it")
     totals: dict[str, float] = dict.fromkeys(("em", "f1", "contains", "cited", "abstained"), 0.0)
     answers = []
     for start in range(0, len(questions), QUERY_BATCH):
-        answers.extend(ask_many([q.text for q in questions[start : start + QUERY_BATCH]], k=5))
+        answers.extend(
+            index.ask_many([q.text for q in questions[start : start + QUERY_BATCH]], k=5)
+        )
     for q, answer in zip(questions, answers, strict=True):
         if answer.abstained:
             totals["abstained"] += 1

@@ -1,4 +1,4 @@
-"""Index: passages, vectors and documents kept in step; add, remove, search, save and load."""
+"""Index: the facade that ties reading, chunking, embedding, an engine, search and answers."""
 
 from __future__ import annotations
 
@@ -6,31 +6,31 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .embeddings.embedder import DEFAULT_MODEL, Backend, Embedder, Vectors
-from .engines.local import manifest as mf
-from .engines.local.dedup.groups import Duplicates, duplicate_report
-from .engines.local.lexical.index import LexicalIndex
-from .engines.local.persistence import chunking, load_index, save_index
-from .engines.local.store.store import Store
-from .engines.local.vectors.index import VectorIndex
-from .engines.local.vectors.ivf import BACKENDS as VECTOR_BACKENDS
-from .errors import InputError, SemsearchError
+from .answers import Answer, AnswerContext, Answerer, SentenceAnswerer
+from .embeddings import DEFAULT_MODEL, Backend, Embedder
+from .embeddings.embedder import canonical_model_name, loading_backend, precision_of
+from .engines import Engine, IndexSettings, new_engine, open_engine
+from .errors import InputError, ModelMismatchError, SemsearchError
 from .indexing import AddReport, add_documents
 from .passages import ChunkSettings
-from .retrieval.search import Filters, Mode, Parts, run_search
-from .types import Document, Hit, Passage
+from .retrieval import Mode, encode_queries, search
+from .types import Document, Filters, Hit, Matrix, Passage
 
 if TYPE_CHECKING:
-    from .answers.compose import Answer, Answerer
     from .retrieval.rerank import Reranker
 
 __all__ = ["AddReport", "Index"]
 
+QUESTION_BATCH = 256
+"""Questions retrieved and answered together by :meth:`Index.ask_many` (bounds memory)."""
+
+_DEFAULT_ANSWERER = SentenceAnswerer()
+"""Shared by every Index: its sentence-vector cache serves questions about the same articles."""
+
 
 class Index:
-    """A searchable collection of documents, saved to and loaded from a directory."""
+    """A searchable collection of documents, kept by a storage engine (by default a directory
+    it is saved to and loaded from)."""
 
     def __init__(
         self,
@@ -55,14 +55,7 @@ class Index:
         self._overlap = overlap
         self.include_title = include_title
         self._settings: ChunkSettings | None = None
-        self._vectors: VectorIndex | None = None
-        self._vector_options: dict[str, Any] = {}
-        self.configure_vectors(vector_index=vector_index, memory_budget=memory_budget)
-        self._store = Store()
-        self._lexical = LexicalIndex()
-        self._dups = Duplicates()
-        self._next_id = 1
-        self.path: Path | None = None
+        self._engine: Engine = new_engine(vector_index=vector_index, memory_budget=memory_budget)
         if overlap < 0:
             raise ValueError(f"overlap must be 0 or more, got {overlap}")
 
@@ -81,10 +74,21 @@ class Index:
         return self._settings
 
     @property
-    def vectors(self) -> VectorIndex:
-        if self._vectors is None:
-            self._vectors = VectorIndex(self.embedder.dimension, **self._vector_options)
-        return self._vectors
+    def path(self) -> Path | None:
+        """The directory the index was loaded from or last saved to."""
+        location = self._engine.location
+        return None if location is None else Path(location)
+
+    def _index_settings(self) -> IndexSettings:
+        stored = self._engine.settings
+        return IndexSettings(
+            model=self.embedder.name,
+            backend=self.embedder.backend,
+            dimension=self.embedder.dimension if stored is None else stored.dimension,
+            max_tokens=self.settings.max_tokens,
+            overlap=self.settings.overlap,
+            include_title=self.include_title,
+        )
 
     def configure_vectors(
         self, *, vector_index: str | None = None, memory_budget: int | None = None
@@ -93,68 +97,52 @@ class Index:
         the memory budget in bytes that ``auto`` keeps the search structure within; ``None``
         keeps the current setting. A built index that no longer fits is rebuilt now from its
         stored vectors, never re-embedded."""
-        if vector_index not in (None, "auto", *VECTOR_BACKENDS):
-            raise ValueError(
-                f"unknown vector index {vector_index!r}; choose from auto, "
-                f"{', '.join(VECTOR_BACKENDS)}"
-            )
-        if memory_budget is not None and memory_budget <= 0:
-            raise ValueError(f"memory budget must be positive, got {memory_budget}")
-        if vector_index is not None:
-            self._vector_options["backend"] = vector_index
-        if memory_budget is not None:
-            self._vector_options["memory_budget"] = memory_budget
-        if self._vectors is not None:
-            self._vectors.retarget(backend=vector_index, memory_budget=memory_budget)
+        self._engine.configure_vectors(vector_index=vector_index, memory_budget=memory_budget)
 
     # -- reading -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._store.counts()[0]
+        return self._engine.counts()[0]
 
     @property
     def passage_count(self) -> int:
-        return self._store.counts()[1]
+        return self._engine.counts()[1]
 
     def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self._store.has_document(doc_id)
+        return isinstance(doc_id, str) and self._engine.has_documents([doc_id])[0]
 
     def document(self, doc_id: str) -> Document:
-        doc = self._store.document(doc_id)
+        doc = self._engine.document(doc_id)
         if doc is None:
             raise KeyError(doc_id)
         return doc
 
     def documents(self) -> Iterator[Document]:
-        return self._store.documents()
+        return self._engine.documents()
 
     def passages(self, doc_id: str) -> list[Passage]:
-        return self._store.passages(doc_id)
+        return self._engine.passages(doc_id)
 
     # -- writing -------------------------------------------------------------------------------
 
     def add(self, documents: Iterable[Document] | Document, *, progress: bool = False) -> AddReport:
         """Add documents; a document whose id is present replaces it. All or nothing: if any
         document fails, the index is left exactly as it was."""
+        docs = [documents] if isinstance(documents, Document) else documents
         return add_documents(
-            self, [documents] if isinstance(documents, Document) else documents, progress=progress
+            self._engine, self.embedder, self._index_settings(), docs, progress=progress
         )
 
     def remove(self, doc_ids: str | Iterable[str]) -> int:
         """Remove documents by id; returns passages removed. Unknown ids fail before any change."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
-        unknown = [d for d in ids if not self._store.has_document(d)]
+        held = self._engine.has_documents(ids)
+        unknown = [d for d, found in zip(ids, held, strict=True) if not found]
         if unknown:
             raise SemsearchError(
                 f"no document with id {', '.join(map(repr, unknown))} in the index"
             )
-        removed: list[int] = []
-        with self._store.transaction():
-            for doc_id in dict.fromkeys(ids):
-                removed.extend(self._store.delete_document(doc_id))
-        self._lexical.remove(removed)
-        self._dups.remove(removed)
-        return self.vectors.remove(np.asarray(removed, dtype=np.int64))
+        return self._engine.remove(ids)
 
     # -- searching -----------------------------------------------------------------------------
 
@@ -186,7 +174,7 @@ class Index:
         filters: Filters | None = None,
         mode: Mode = "hybrid",
         reranker: Reranker | None = None,
-        query_vectors: Vectors | None = None,
+        query_vectors: Matrix | None = None,
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries at once, embedded in batches (or given as
         ``query_vectors``, one row per query, to reuse embeddings the caller already has)."""
@@ -195,9 +183,9 @@ class Index:
         queries = list(queries)
         if not queries:
             return []
-        parts = Parts(self._store, self.vectors, self._lexical, self._dups, self.embedder)
-        return run_search(
-            parts,
+        return search(
+            self._engine,
+            self.embedder,
             queries,
             k=k,
             mode=mode,
@@ -217,7 +205,7 @@ class Index:
         """Answer ``question`` from the ``k`` best passages with cited quotes, or abstain.
 
         ``filters`` are those of :meth:`search`; ``answerer`` defaults to the model-free
-        :class:`~semsearch.answers.SentenceAnswerer`.
+        :class:`~semsearch.SentenceAnswerer`.
         """
         return self.ask_many([question], k=k, filters=filters, answerer=answerer)[0]
 
@@ -230,37 +218,64 @@ class Index:
         answerer: Answerer | None = None,
     ) -> list[Answer]:
         """:meth:`ask` for many questions, retrieved and embedded in batches."""
-        from .answers.compose import ask_many
+        questions = list(questions)
+        answers: list[Answer] = []
+        context = self.answer_context()
+        for i in range(0, len(questions), QUESTION_BATCH):
+            batch = questions[i : i + QUESTION_BATCH]
+            # Embedded once: the search and the answerer both use these vectors.
+            vectors = encode_queries(self.embedder, batch)
+            hits = self.search_many(batch, k=k, filters=filters, query_vectors=vectors)
+            chosen = answerer or _DEFAULT_ANSWERER
+            answers.extend(chosen.answer_many(context, batch, hits, query_vectors=vectors))
+        return answers
 
-        return ask_many(self, questions, k=k, filters=filters, answerer=answerer)
+    def answer_context(self) -> AnswerContext:
+        """What an :class:`~semsearch.Answerer` may use of this index: its embedder, stored
+        passage vectors and documents."""
+        embedder = self.embedder
+        return AnswerContext(
+            model_name=embedder.name,
+            embed=lambda texts: embedder.encode(list(texts)),
+            passage_vectors=self._engine.passage_vectors,
+            document=self._engine.document,
+        )
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
-        docs, passages = self._store.counts()
+    def info(self, *, files: bool = False, check_recall: bool = False) -> dict[str, Any]:
+        """What the index holds and how: model, counts, chunking, vector index, duplicates.
+        ``files`` adds the saved files and their sizes; ``check_recall`` measures recall@10 of
+        the vector search against exact search."""
+        info = self._engine.info(files=files, check_recall=check_recall)
+        head: dict[str, Any] = {k: info.pop(k) for k in ("path", "format_version") if k in info}
+        body: dict[str, Any] = {
+            k: info.pop(k)
+            for k in ("dimension", "index_type", "documents", "passages", "vectors")
+            if k in info
+        }
+        chunking = None
+        if self._settings is not None:
+            chunking = {
+                "max_tokens": self._settings.max_tokens,
+                "overlap": self._settings.overlap,
+                "include_title": self.include_title,
+            }
         return {
-            "path": None if self.path is None else str(self.path),
-            "format_version": mf.FORMAT_VERSION,
+            **head,
             "model": self.embedder.name,
             "backend": self.embedder.backend,
-            "dimension": None if self._vectors is None else self._vectors.dimension,
-            "index_type": VectorIndex.kind if self._vectors is None else self._vectors.kind,
-            "documents": docs,
-            "passages": passages,
-            "vectors": 0 if self._vectors is None else len(self._vectors),
-            "chunking": None if self._settings is None else chunking(self),
-            "next_id": self._next_id,
-            "duplicates": duplicate_report(self._dups, self._store),
+            **body,
+            "chunking": chunking,
+            **info,
         }
 
     def save(self, path: str | Path | None = None) -> Path:
         """Save atomically: a crash at any moment leaves the previous save loadable and intact."""
-        target = Path(path) if path is not None else self.path
-        if target is None:
+        if path is None and self._engine.location is None:
             raise SemsearchError("this index has no directory yet: pass save(path)")
-        save_index(self, target)
-        self.path = target
-        return target
+        location = None if path is None else str(path)
+        return Path(self._engine.save(self._index_settings(), location))
 
     @classmethod
     def load(
@@ -274,4 +289,33 @@ class Index:
         given, must be the model the index was built with. ``backend`` defaults to int8 for an
         index built with int8, else to the bundled model's ONNX export (no torch: a fast start)
         or the backend the index was built with; it must give vectors of the same precision."""
-        return load_index(cls, Path(path), model, backend)
+        engine = open_engine(path)
+        built = engine.settings
+        if built is None:
+            raise SemsearchError(f"{path}: holds no index settings")
+        if model is not None:
+            wanted = model.name if isinstance(model, Embedder) else canonical_model_name(model)
+            if wanted != built.model:
+                raise ModelMismatchError(
+                    f"{path}: index was built with model {built.model!r}, not {wanted!r}; "
+                    "rebuild it to change models"
+                )
+        if isinstance(model, Embedder):
+            embedder = model
+        else:
+            chosen = backend or loading_backend(built.model, built.backend)
+            embedder = Embedder(built.model, backend=chosen)
+        if embedder.precision != precision_of(built.backend):
+            raise ModelMismatchError(
+                f"{path}: index was built with the {built.backend} backend, whose vectors "
+                f"differ from the {embedder.backend} backend's; rebuild it to change backends"
+            )
+        index = cls(
+            model=embedder,
+            max_tokens=built.max_tokens,
+            overlap=built.overlap,
+            include_title=built.include_title,
+        )
+        index._settings = ChunkSettings(max_tokens=built.max_tokens, overlap=built.overlap)
+        index._engine = engine
+        return index

@@ -1,20 +1,18 @@
-"""Adding documents: chunk, reuse or compute embeddings, write every part in one transaction."""
+"""Adding documents: check, chunk, reuse or compute embeddings, write in one engine transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .engines.local.lexical.index import indexed_text
+from .embeddings import Embedder
+from .engines import DocumentPassages, Engine, EngineWriter, IndexSettings
 from .errors import InputError
-from .passages import chunk_texts, tokenize
+from .passages import ChunkSettings, Tokenizer, chunk_texts, tokenize
 from .types import Document, Passage
-
-if TYPE_CHECKING:
-    from .index import Index
 
 # Passages embedded per model call: large enough for the model to sort by length and pad little,
 # small enough that a streamed ingest of a huge JSONL file holds little in memory at once.
@@ -56,16 +54,12 @@ def check_document(doc: Document) -> None:
         raise InputError(where, f"document {doc.id!r} holds a NUL character (U+0000)")
 
 
-def chunk_document(index: Index, doc: Document) -> tuple[list[Passage], list[str]]:
-    """Passages of ``doc`` and the texts the model embeds for them (title, blank line, text)."""
-    return chunk_documents(index, [doc])[0]
-
-
-def chunk_documents(index: Index, docs: list[Document]) -> list[tuple[list[Passage], list[str]]]:
-    """:func:`chunk_document` of each document, with one tokenizer call for all the titles and
-    one for all the sentences."""
-    settings, tokenizer = index.settings, index.embedder.tokenizer
-    titles = [doc.title.strip() if index.include_title else "" for doc in docs]
+def chunk_documents(
+    docs: list[Document], *, tokenizer: Tokenizer, settings: ChunkSettings, include_title: bool
+) -> list[tuple[list[Passage], list[str]]]:
+    """Passages of each document and the texts the model embeds for them (title, blank line,
+    text), with one tokenizer call for all the titles and one for all the sentences."""
+    titles = [doc.title.strip() if include_title else "" for doc in docs]
     budgets = [settings.max_tokens] * len(docs)
     titled = [i for i, title in enumerate(titles) if title]
     # A title may use a quarter of the budget at most; a longer one is cut for embedding.
@@ -85,18 +79,29 @@ def chunk_documents(index: Index, docs: list[Document]) -> list[tuple[list[Passa
     ]
 
 
+@dataclass
+class _Counts:
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    passages: int = 0
+    embedded: int = 0
+
+
 def add_documents(
-    index: Index, documents: Iterable[Document], *, progress: bool = False
+    engine: Engine,
+    embedder: Embedder,
+    settings: IndexSettings,
+    documents: Iterable[Document],
+    *,
+    progress: bool = False,
 ) -> AddReport:
-    """See :meth:`Index.add`: all or nothing, replaced passages leave only after the commit."""
-    counts = {"added": 0, "replaced": 0, "unchanged": 0, "passages": 0, "embedded": 0}
-    new_ids: list[int] = []
-    old_ids: list[int] = []
-    store = index._store
+    """See :meth:`Index.add`: all or nothing, in one engine transaction."""
+    counts = _Counts()
     bar = _progress(progress)
     try:
-        with store.transaction():
-            batch = _Batches(index, counts, new_ids, old_ids, bar)
+        with engine.writer(settings) as writer:
+            batch = _Batches(writer, embedder, settings, counts, bar)
             for doc in documents:
                 try:
                     check_document(doc)
@@ -109,39 +114,39 @@ def add_documents(
                     # Whether it is unchanged depends on the copy not stored yet: store it as
                     # adding one at a time would have by now.
                     batch.chunk_group()
-                if store.same_document(doc):
-                    counts["unchanged"] += 1
+                if writer.unchanged(doc):
+                    counts.unchanged += 1
                     continue
                 batch.take(doc)
             batch.chunk_group()
-            _flush(index, batch.pending, counts, new_ids, old_ids, bar)
-    except BaseException:
-        _drop(index, new_ids)
-        raise
+            batch.flush()
     finally:
         if bar is not None:
             bar.close()
-    # Replaced passages leave FAISS only now: until the commit they were the rollback state
-    # and the source of reused embeddings.
-    _drop(index, old_ids)
-    return AddReport(**counts)
+    return AddReport(**vars(counts))
 
 
 class _Batches:
-    """Checked documents chunked in groups, then embedded and stored in batches of passages at
+    """Checked documents chunked in groups, then embedded and written in batches of passages at
     exactly the documents where adding them one at a time would flush a batch."""
 
     def __init__(
-        self, index: Index, counts: dict[str, int], new_ids: list[int], old_ids: list[int], bar: Any
+        self,
+        writer: EngineWriter,
+        embedder: Embedder,
+        settings: IndexSettings,
+        counts: _Counts,
+        bar: Any,
     ) -> None:
-        self.index, self.counts, self.bar = index, counts, bar
-        self.new_ids, self.old_ids = new_ids, old_ids
+        self.writer, self.embedder, self.counts, self.bar = writer, embedder, counts, bar
+        self.chunking = ChunkSettings(max_tokens=settings.max_tokens, overlap=settings.overlap)
+        self.include_title, self.dimension = settings.include_title, settings.dimension
         self.group: list[Document] = []
         self.group_chars = 0
         self.pending: Pending = []
         self.pending_passages = 0
         self.unstored: set[str] = set()
-        """Ids of the documents in the group or pending: not in the store yet."""
+        """Ids of the documents in the group or pending: not in the engine yet."""
 
     def take(self, doc: Document) -> None:
         self.group.append(doc)
@@ -153,87 +158,55 @@ class _Batches:
     def chunk_group(self) -> None:
         if not self.group:
             return
-        chunks = chunk_documents(self.index, self.group)
+        chunks = chunk_documents(
+            self.group,
+            tokenizer=self.embedder.tokenizer,
+            settings=self.chunking,
+            include_title=self.include_title,
+        )
         for doc, (passages, texts) in zip(self.group, chunks, strict=True):
             self.pending.append((doc, passages, texts))
             self.pending_passages += len(passages)
             if self.pending_passages >= EMBED_BATCH:
-                _flush(self.index, self.pending, self.counts, self.new_ids, self.old_ids, self.bar)
-                self.pending, self.pending_passages = [], 0
+                self.flush()
         self.group, self.group_chars = [], 0
         self.unstored = {doc.id for doc, _, _ in self.pending}
 
-
-def _drop(index: Index, ids: list[int]) -> None:
-    """Remove passage ids from the vector, BM25 and duplicate parts (the store is done apart)."""
-    index.vectors.remove(np.asarray(ids, dtype=np.int64))
-    index._lexical.remove(ids)
-    index._dups.remove(ids)
-
-
-def _vectors_for(index: Index, keys: list[str], texts: list[str]) -> tuple[np.ndarray, int]:
-    """One vector per text: stored vectors of identical texts are reused (looked up before
-    replaced rows are deleted), the rest come from the model. Also returns how many did."""
-    known = index._store.ids_for_keys(keys)
-    missing: dict[str, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known:
-            missing.setdefault(key, text)
-    fresh = dict(zip(missing, index.embedder.encode(list(missing.values())), strict=True))
-    reused_keys = [k for k in keys if k in known]
-    stored = index.vectors.reconstruct(np.asarray([known[k] for k in reused_keys], np.int64))
-    reused = dict(zip(reused_keys, stored, strict=True))
-    vectors = np.empty((len(keys), index.vectors.dimension), dtype=np.float32)
-    for row, key in enumerate(keys):
-        vectors[row] = fresh[key] if key in fresh else reused[key]
-    return vectors, len(missing)
-
-
-def _flush(
-    index: Index,
-    pending: Pending,
-    counts: dict[str, int],
-    new_ids: list[int],
-    old_ids: list[int],
-    bar: Any,
-) -> None:
-    if not pending:
-        return
-    store, embedder = index._store, index.embedder
-    doc_keys = [[embedder.cache_key(t) for t in texts] for _, _, texts in pending]
-    vectors, embedded = _vectors_for(
-        index, [k for ks in doc_keys for k in ks], [t for _, _, ts in pending for t in ts]
-    )
-    ids: list[int] = []
-    lexical_texts: list[str] = []
-    passage_texts: list[str] = []
-    for (doc, passages, _), keys in zip(pending, doc_keys, strict=True):
-        if store.has_document(doc.id):
-            old_ids.extend(store.delete_document(doc.id))
-            counts["replaced"] += 1
-        else:
-            counts["added"] += 1
-        first = index._next_id
-        stored = [
-            Passage(p.doc_id, p.ordinal, p.start, p.end, p.text, id=first + i)
-            for i, p in enumerate(passages)
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        doc_keys = [[self.embedder.cache_key(t) for t in texts] for _, _, texts in self.pending]
+        vectors, embedded = self._vectors(
+            [k for ks in doc_keys for k in ks], [t for _, _, ts in self.pending for t in ts]
+        )
+        entries = [
+            DocumentPassages(doc, passages, keys, doc.title if self.include_title else "")
+            for (doc, passages, _), keys in zip(self.pending, doc_keys, strict=True)
         ]
-        index._next_id += len(passages)
-        store.put_document(doc)
-        store.put_passages(stored, keys)
-        ids.extend(p.id for p in stored)
-        title = doc.title if index.include_title else ""
-        lexical_texts.extend(indexed_text(title, p.text) for p in stored)
-        passage_texts.extend(p.text for p in stored)
-    index.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-    new_ids.extend(ids)
-    # After new_ids: a failure part-way through these is rolled back like the vectors.
-    index._lexical.add(ids, lexical_texts)
-    index._dups.add(ids, passage_texts)
-    counts["passages"] += len(ids)
-    counts["embedded"] += embedded
-    if bar is not None:
-        bar.update(len(ids))
+        replaced = self.writer.write(entries, vectors)
+        written = sum(len(e.passages) for e in entries)
+        self.counts.replaced += replaced
+        self.counts.added += len(entries) - replaced
+        self.counts.passages += written
+        self.counts.embedded += embedded
+        self.pending, self.pending_passages = [], 0
+        if self.bar is not None:
+            self.bar.update(written)
+
+    def _vectors(self, keys: list[str], texts: list[str]) -> tuple[np.ndarray, int]:
+        """One vector per text: stored vectors of identical texts are reused (looked up before
+        replaced passages are deleted), the rest come from the model. Also returns how many
+        did."""
+        known = self.writer.stored_vectors(keys)
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key not in known:
+                missing.setdefault(key, text)
+        fresh = dict(zip(missing, self.embedder.encode(list(missing.values())), strict=True))
+        vectors = np.empty((len(keys), self.dimension), dtype=np.float32)
+        for row, key in enumerate(keys):
+            vectors[row] = fresh[key] if key in fresh else known[key]
+        return vectors, len(missing)
 
 
 def _progress(enabled: bool) -> Any:

@@ -1,10 +1,25 @@
-"""The records that flow through semsearch: Document, Passage and Hit."""
+"""The records that flow through semsearch: Document, Passage, Hit and Filters."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import InputError
+
+Ids = npt.NDArray[np.int64]
+"""Passage ids (64-bit)."""
+Matrix = npt.NDArray[np.float32]
+"""Vectors, one row each (or one vector)."""
+Scores = npt.NDArray[np.float32]
+Span = tuple[int, int]
+"""Character offsets ``(start, end)``."""
 
 
 def stable_doc_id(source: str, title: str, text: str) -> str:
@@ -114,3 +129,43 @@ class Hit:
             "text": self.text,
             "metadata": self.metadata,
         }
+
+
+def _iso_date(value: str | dt.date | None, name: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()[:10]
+    try:
+        return dt.date.fromisoformat(value[:10]).isoformat()
+    except (TypeError, ValueError):
+        raise InputError(None, f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which documents a search may return; None means no restriction.
+
+    Dates are inclusive ISO dates (a document without a date fails any date filter); sources are
+    exact sources or glob patterns; doc_ids limits the search to those documents.
+    """
+
+    date_from: str | dt.date | None = None
+    date_to: str | dt.date | None = None
+    sources: Sequence[str] | None = None
+    doc_ids: Sequence[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is filtered."""
+        return all(f is None for f in (self.date_from, self.date_to, self.sources, self.doc_ids))
+
+    def checked(self) -> Filters:
+        """The same filters with dates as ``YYYY-MM-DD`` strings and lists as tuples (hashable,
+        so an engine can cache what they select); a bad date is an :class:`InputError`."""
+        return Filters(
+            date_from=_iso_date(self.date_from, "date_from"),
+            date_to=_iso_date(self.date_to, "date_to"),
+            sources=None if self.sources is None else tuple(self.sources),
+            doc_ids=None if self.doc_ids is None else tuple(self.doc_ids),
+        )

@@ -91,9 +91,11 @@ def test_format4_loads_and_searches_like_the_current_bundled_index(
             got = [(h.doc_id, h.start, h.end, h.score) for h in old.search(query, k=4, mode=mode)]
             want = [(h.doc_id, h.start, h.end, h.score) for h in new.search(query, k=4, mode=mode)]
             assert got == want, (query, mode)
-    ids = old.vectors.ids()
-    np.testing.assert_array_equal(ids, new.vectors.ids())
-    np.testing.assert_array_equal(old.vectors.reconstruct(ids), new.vectors.reconstruct(ids))
+    ids = old._engine.vectors.ids()
+    np.testing.assert_array_equal(ids, new._engine.vectors.ids())
+    np.testing.assert_array_equal(
+        old._engine.vectors.reconstruct(ids), new._engine.vectors.reconstruct(ids)
+    )
 
 
 def test_format4_index_upgrades_on_save_and_its_faiss_file_is_not_written(
@@ -111,4 +113,6 @@ def test_format4_index_upgrades_on_save_and_its_faiss_file_is_not_written(
     assert "vectors.faiss" not in manifest["files"] and not faiss_file.exists()
     again = Index.load(format4_copy, model=embedder)
     assert again.search("coastal road flooding", k=1)[0].doc_id == "extra"
-    assert len(again.vectors) == len(index.vectors) == manifest["counts"]["passages"]
+    assert (
+        len(again._engine.vectors) == len(index._engine.vectors) == manifest["counts"]["passages"]
+    )

@@ -97,7 +97,7 @@ def test_lexical_mode_equals_bm25_over_title_and_passage(index: Index) -> None:
 
 def test_dense_mode_equals_exact_inner_product(index: Index, embedder: Embedder) -> None:
     passages = [p for d in DOCS for p in index.passages(d.id)]
-    vecs = index.vectors.reconstruct(np.asarray([p.id for p in passages]))
+    vecs = index._engine.vectors.reconstruct(np.asarray([p.id for p in passages]))
     q = embedder.encode_query("voting in Pakistan")[0]
     want = [passages[i].id for i in np.argsort(-(vecs @ q))]
     assert [h.passage_id for h in index.search("voting in Pakistan", k=4, mode="dense")] == want
@@ -105,10 +105,10 @@ def test_dense_mode_equals_exact_inner_product(index: Index, embedder: Embedder)
 
 def test_lexical_index_follows_add_replace_remove_and_rollback(index: Index) -> None:
     def lexical_ids() -> list[int]:
-        return [int(i) for i in index._lexical.ids()]
+        return [int(i) for i in index._engine.bm25.ids()]
 
     def store_ids() -> list[int]:
-        return index._store.passage_ids()
+        return index._engine.store.passage_ids()
 
     assert lexical_ids() == store_ids()
     index.add(Document(id="rain", title="Monsoon", text="Snow closed the Khunjerab pass."))
@@ -134,7 +134,7 @@ def test_lexical_saved_in_the_same_generation_and_verified(index: Index, tmp_pat
         "ZX9 battery", k=2, mode="lexical"
     )
     # A lexical file that disagrees with the store (written consistently, checksum and all).
-    index._lexical.remove(index._lexical.ids()[:1])
+    index._engine.bm25.remove(index._engine.bm25.ids()[:1])
     index.save(tmp_path)
     with pytest.raises(IndexFormatError, match="lexical passage ids differ"):
         Index.load(tmp_path, model=index.embedder)

@@ -53,9 +53,9 @@ def index(embedder: Embedder) -> Index:
 
 
 def _invariants(idx: Index) -> None:
-    ids = idx._store.passage_ids()
-    assert len(idx.vectors) == idx.passage_count == len(ids)
-    assert sorted(idx.vectors.ids().tolist()) == ids
+    ids = idx._engine.store.passage_ids()
+    assert len(idx._engine.vectors) == idx.passage_count == len(ids)
+    assert sorted(idx._engine.vectors.ids().tolist()) == ids
     for doc in idx.documents():
         for p in idx.passages(doc.id):
             assert doc.text[p.start : p.end] == p.text
@@ -74,8 +74,8 @@ def test_each_document_found_first(index: Index) -> None:
 
 def test_hits_match_exact_numpy_oracle(index: Index, embedder: Embedder) -> None:
     query = "weather and deaths"
-    ids = np.array(index._store.passage_ids(), dtype=np.int64)
-    matrix = index.vectors.reconstruct(ids)
+    ids = np.array(index._engine.store.passage_ids(), dtype=np.int64)
+    matrix = index._engine.vectors.reconstruct(ids)
     q = embedder.encode_query(query)[0]
     scores = matrix @ q
     order = np.argsort(-scores)
@@ -125,10 +125,10 @@ def test_filters_still_return_k(embedder: Embedder) -> None:
 
 
 def test_readding_same_document_changes_nothing(index: Index) -> None:
-    before = index._store.passage_ids()
+    before = index._engine.store.passage_ids()
     report = index.add(DOCS)
     assert (report.unchanged, report.added, report.embedded) == (4, 0, 0)
-    assert index._store.passage_ids() == before
+    assert index._engine.store.passage_ids() == before
 
 
 def test_replacing_a_document_reuses_unchanged_embeddings(embedder: Embedder) -> None:
@@ -137,24 +137,24 @@ def test_replacing_a_document_reuses_unchanged_embeddings(embedder: Embedder) ->
     doc = Document.create(text, id="story", title="Story")
     first = idx.add([doc])
     assert first.embedded == first.passages > 2
-    old_ids = set(idx._store.passage_ids())
+    old_ids = set(idx._engine.store.passage_ids())
     changed = Document.create(text + " A late correction was added.", id="story", title="Story")
     second = idx.add([changed])
     assert second.replaced == 1 and len(idx) == 1
     assert second.embedded < second.passages, "unchanged passages keep their vectors"
-    new_ids = set(idx._store.passage_ids())
+    new_ids = set(idx._engine.store.passage_ids())
     assert not new_ids & old_ids and min(new_ids) > max(old_ids), "ids are never reused"
     _invariants(idx)
     # The reused vectors are the model's vectors for those texts, not stale or zero rows.
     p0 = idx.passages("story")[0]
-    stored = idx.vectors.reconstruct(np.array([p0.id]))[0]
+    stored = idx._engine.vectors.reconstruct(np.array([p0.id]))[0]
     fresh = embedder.encode([f"Story\n\n{p0.text}"])[0]
     np.testing.assert_allclose(stored, fresh, atol=1e-5)
 
 
 def test_remove_and_ids_never_reused(index: Index) -> None:
     doc = DOCS[0]
-    removed_ids = set(index._store.passage_ids())
+    removed_ids = set(index._engine.store.passage_ids())
     assert index.remove(doc.id) >= 1
     assert doc.id not in index and len(index) == 3
     assert all(h.doc_id != doc.id for h in index.search("interest rates", k=10))
@@ -164,21 +164,21 @@ def test_remove_and_ids_never_reused(index: Index) -> None:
 
 
 def test_remove_unknown_id_changes_nothing(index: Index) -> None:
-    before = index._store.passage_ids()
+    before = index._engine.store.passage_ids()
     with pytest.raises(SemsearchError, match="nope"):
         index.remove([DOCS[1].id, "nope"])
-    assert index._store.passage_ids() == before and DOCS[1].id in index
+    assert index._engine.store.passage_ids() == before and DOCS[1].id in index
 
 
 def test_failed_add_leaves_index_as_it_was(index: Index) -> None:
-    before_ids = index._store.passage_ids()
+    before_ids = index._engine.store.passage_ids()
     before_hits = index.search("snow", k=4)
     new = Document.create("A fresh story about trains.", title="Trains")
     changed = Document.create("Totally different text now.", id=DOCS[1].id, title="Changed")
     bad = Document(id="bad", text="   ", source="broken.txt")
     with pytest.raises(InputError, match=r"broken\.txt"):
         index.add([new, changed, bad])
-    assert index._store.passage_ids() == before_ids
+    assert index._engine.store.passage_ids() == before_ids
     assert new.id not in index and index.document(DOCS[1].id).title == "Snow in Herat"
     assert index.search("snow", k=4) == before_hits
     _invariants(index)

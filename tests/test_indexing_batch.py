@@ -58,7 +58,7 @@ def _add(
         mp.setattr(indexing, "EMBED_BATCH", batch)
         mp.setattr(embedder, "encode", encode)
         report = index.add(docs)
-    rows = index._store.db.execute(
+    rows = index._engine.store.db.execute(
         'SELECT id, doc_id, ordinal, start, "end", embed_key FROM passages ORDER BY id'
     ).fetchall()
     return report, calls, [tuple(r) for r in rows], index
@@ -122,7 +122,7 @@ def test_a_bad_document_mid_group_adds_nothing(embedder: Embedder) -> None:
     index = Index(model=embedder)
     with pytest.raises(InputError, match="document 'bad' has no text"):
         index.add([*good, Document(id="bad", text="  "), *good])
-    assert index._store.counts()[0] == 0
+    assert index._engine.store.counts()[0] == 0
     assert index.add(good).added == 5
 
 

@@ -65,9 +65,9 @@ def saved_ivf(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> P
     """An index of 300 one-passage briefs whose vectors are searched through IVF-SQ8."""
     path = tmp_path_factory.mktemp("saved_ivf") / "index"
     idx = Index(model=embedder)
-    idx._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    idx._engine.vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
     idx.add(MANY)
-    assert idx.vectors.kind == "ivf-sq8" and idx.vectors._ann is not None
+    assert idx._engine.vectors.kind == "ivf-sq8" and idx._engine.vectors._ann is not None
     idx.save(path)
     return path
 
@@ -292,10 +292,13 @@ def test_ivf_round_trip_keeps_type_settings_and_results(
     settings = manifest["vector_index"]
     assert settings["pinned"] and 1 <= settings["nprobe"] <= settings["nlist"]
     idx = Index.load(saved_ivf, model=embedder)
-    assert idx.vectors.kind == "ivf-sq8"
-    assert {**idx.vectors.config.to_json(), "memory_budget": idx.vectors.memory_budget} == settings
+    assert idx._engine.vectors.kind == "ivf-sq8"
+    assert {
+        **idx._engine.vectors.config.to_json(),
+        "memory_budget": idx._engine.vectors.memory_budget,
+    } == settings
     fresh = Index(model=embedder)
-    fresh._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    fresh._engine.vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
     fresh.add(MANY)
     for q in ["wheat prices", "flooded river", "Dispatch 42"]:
         assert [h.passage_id for h in idx.search(q, k=5)] == [
@@ -333,7 +336,7 @@ def test_ivf_from_another_index_is_refused(saved_ivf: Path, tmp_path: Path, embe
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     other = Index(model=embedder)
-    other._vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
+    other._engine.vectors = VectorIndex(embedder.dimension, backend="ivf-sq8")
     other.add(MANY[:280])
     other.save(tmp_path / "other")
     theirs = json.loads((tmp_path / "other" / "manifest.json").read_text())
@@ -357,14 +360,17 @@ def test_memory_mapped_load_then_change_and_save(
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     idx = Index.load(target, model=embedder)
-    assert idx.vectors.describe()["memory_mapped"] and idx.vectors.describe()["ann_mapped"]
+    assert (
+        idx._engine.vectors.describe()["memory_mapped"]
+        and idx._engine.vectors.describe()["ann_mapped"]
+    )
     (mapped,) = target.glob("vectors.*.npy")
     before = mapped.read_bytes()
     assert len(idx.search("wheat prices", k=3)) == 3
     # Changes go beside the mapped file (appended rows, removed rows masked), never into it;
     # the approximate index is read into memory first (FAISS aborts on a change to its map).
     report = idx.add([Document.create("Wheat prices fell again at the grain market.", id="new")])
-    assert not idx.vectors.describe()["ann_mapped"]
+    assert not idx._engine.vectors.describe()["ann_mapped"]
     idx.remove(MANY[0].id)
     assert report.embedded == 1 and mapped.read_bytes() == before
     assert idx.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
@@ -372,7 +378,10 @@ def test_memory_mapped_load_then_change_and_save(
     # Mapped again, then changed after a save through another handle removed the mapped file:
     # the mapping still reads it.
     other = Index.load(target, model=embedder)
-    assert other.vectors.describe()["memory_mapped"] and other.vectors.describe()["ann_mapped"]
+    assert (
+        other._engine.vectors.describe()["memory_mapped"]
+        and other._engine.vectors.describe()["ann_mapped"]
+    )
     (mapped,) = target.glob("vectors.*.npy")
     (mapped_ann,) = target.glob("ann.*.faiss")
     idx.remove("new")
@@ -380,8 +389,8 @@ def test_memory_mapped_load_then_change_and_save(
     assert not mapped.exists() and not mapped_ann.exists()
     # Both mapped files were unlinked: the change still reads them through the open handles.
     other.remove(MANY[1].id)
-    assert not other.vectors.describe()["ann_mapped"]
-    assert len(other.vectors) == len(MANY) - 1
+    assert not other._engine.vectors.describe()["ann_mapped"]
+    assert len(other._engine.vectors) == len(MANY) - 1
     assert other.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
     other.save(tmp_path / "elsewhere")
     assert MANY[1].id not in Index.load(tmp_path / "elsewhere", model=embedder)
@@ -389,7 +398,7 @@ def test_memory_mapped_load_then_change_and_save(
     idx.save()
     again = Index.load(target, model=embedder)
     assert "new" in again and MANY[0].id not in again
-    assert again.vectors.kind == "ivf-sq8" and len(again.vectors) == len(MANY)
+    assert again._engine.vectors.kind == "ivf-sq8" and len(again._engine.vectors) == len(MANY)
     assert again.search("grain market wheat prices fell", k=1)[0].doc_id == "new"
 
 
@@ -397,18 +406,20 @@ def test_mapped_approximate_index_searches_and_saves_as_read_into_memory(
     saved_ivf: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     in_memory = Index.load(saved_ivf, model=embedder)
-    assert not in_memory.vectors.describe()["ann_mapped"]
+    assert not in_memory._engine.vectors.describe()["ann_mapped"]
     monkeypatch.setattr(vector_rows, "MMAP_BYTES", 0)
     target = tmp_path / "index"
     shutil.copytree(saved_ivf, target)
     idx = Index.load(target, model=embedder)
-    assert idx.vectors.describe()["ann_mapped"]
+    assert idx._engine.vectors.describe()["ann_mapped"]
     queries = embedder.encode([d.text for d in MANY[::7]])
     for q in queries:
         # Approximate candidates only: the exact re-scoring would hide a difference in them.
-        config = idx.vectors.config
-        mapped = idx.vectors._ann_search(config, q[None, :], 10)[1]
-        assert np.array_equal(mapped, in_memory.vectors._ann_search(config, q[None, :], 10)[1])
+        config = idx._engine.vectors.config
+        mapped = idx._engine.vectors._ann_search(config, q[None, :], 10)[1]
+        assert np.array_equal(
+            mapped, in_memory._engine.vectors._ann_search(config, q[None, :], 10)[1]
+        )
     (saved_ann,) = target.glob("ann.*.faiss")
     original = saved_ann.read_bytes()
     # Saved unchanged while mapped: the file's own bytes, copied (FAISS's writer would store a
@@ -425,7 +436,7 @@ def test_mapped_approximate_index_searches_and_saves_as_read_into_memory(
     ]
     # A rebuild drops the mapping without reading it.
     idx.configure_vectors(vector_index="ivf-pq")
-    assert idx.vectors.kind == "ivf-pq" and not idx.vectors.describe()["ann_mapped"]
+    assert idx._engine.vectors.kind == "ivf-pq" and not idx._engine.vectors.describe()["ann_mapped"]
 
 
 def test_crossing_the_size_threshold_rebuilds_without_the_model(
@@ -437,9 +448,9 @@ def test_crossing_the_size_threshold_rebuilds_without_the_model(
     monkeypatch.setattr(vector_backends, "FLAT_RETURN", 200)
     idx = Index(model=embedder)
     idx.add(MANY[:270])
-    assert idx.vectors.kind == "flat"
-    ids = idx.vectors.ids()
-    stored = idx.vectors.reconstruct(ids)
+    assert idx._engine.vectors.kind == "flat"
+    ids = idx._engine.vectors.ids()
+    stored = idx._engine.vectors.reconstruct(ids)
     calls: list[int] = []
     real_encode = embedder.encode
 
@@ -449,14 +460,14 @@ def test_crossing_the_size_threshold_rebuilds_without_the_model(
 
     monkeypatch.setattr(embedder, "encode", counting)
     report = idx.add(MANY[270:])
-    assert idx.vectors.kind == "ivf-sq8" and not idx.vectors.config.pinned
+    assert idx._engine.vectors.kind == "ivf-sq8" and not idx._engine.vectors.config.pinned
     assert report.embedded == 30 and sum(calls) == 30, "only the new passages met the model"
-    np.testing.assert_array_equal(idx.vectors.reconstruct(ids), stored)
+    np.testing.assert_array_equal(idx._engine.vectors.reconstruct(ids), stored)
     idx.save(tmp_path / "grown")
     loaded = Index.load(tmp_path / "grown", model=embedder)
-    assert loaded.vectors.kind == "ivf-sq8"
+    assert loaded._engine.vectors.kind == "ivf-sq8"
     loaded.remove([d.id for d in MANY[:120]])  # 180 left: below FLAT_RETURN, exact again
-    assert loaded.vectors.kind == "flat"
+    assert loaded._engine.vectors.kind == "flat"
     loaded.save()
     manifest = json.loads((tmp_path / "grown" / "manifest.json").read_text())
     assert manifest["index_type"] == "flat" and "ann.faiss" not in manifest["files"]

@@ -120,14 +120,14 @@ def test_index_loaded_saved_twice_then_searched_added_and_removed(
     index.add(DOCS)
     index.save(tmp_path / "a")
     loaded = Index.load(tmp_path / "a", model=embedder)
-    assert loaded._store.read_only
+    assert loaded._engine.store.read_only
     loaded.save()  # the generation the store reads is deleted here...
     loaded.save(tmp_path / "b")  # ...and its bytes are copied after that
-    assert loaded._store.read_only
+    assert loaded._engine.store.read_only
     assert loaded.search("river flood", k=1, mode="lexical")[0].doc_id == "d2"
     loaded.add(Document(id="x", title="Extra", text="A completely new story.", source="s"))
     loaded.remove("d0")
-    assert not loaded._store.read_only
+    assert not loaded._engine.store.read_only
     loaded.save()  # to b, where the last save went
     changed = Index.load(tmp_path / "b", model=embedder)
     assert sorted(d.id for d in changed.documents()) == ["d1", "d2", "d3", "x"]

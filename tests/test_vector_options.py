@@ -61,8 +61,8 @@ def test_index_options_survive_save_and_load(embedder: Embedder, tmp_path: Path)
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     assert manifest["vector_index"]["memory_budget"] == 123_456_789
     loaded = Index.load(tmp_path / "ix", model=embedder)
-    assert loaded.vectors.memory_budget == 123_456_789
-    assert (loaded.vectors.kind, loaded.vectors.config.pinned) == ("ivf-sq8", True)
+    assert loaded._engine.vectors.memory_budget == 123_456_789
+    assert (loaded._engine.vectors.kind, loaded._engine.vectors.config.pinned) == ("ivf-sq8", True)
     calls = 0
     encode = embedder.encode
 
@@ -77,7 +77,7 @@ def test_index_options_survive_save_and_load(embedder: Embedder, tmp_path: Path)
     finally:
         del embedder.encode
     assert calls == 0, "changing the index type never runs the model"
-    assert (loaded.vectors.kind, loaded.vectors.config.pinned) == ("flat", False)
+    assert (loaded._engine.vectors.kind, loaded._engine.vectors.config.pinned) == ("flat", False)
     assert loaded.search("harbour storm", k=1)[0].doc_id == "a"
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..embeddings.embedder import Vectors
 from ..errors import SemsearchError
-from ..types import Hit
-from .compose import Answer, Candidate, abstention, compose, sentence_candidates
-
-if TYPE_CHECKING:
-    from ..index import Index
+from ..types import Hit, Matrix
+from .compose import Answer, AnswerContext, Candidate, abstention, compose, sentence_candidates
 
 
 class CrossEncoderAnswerer:
@@ -43,11 +39,11 @@ class CrossEncoderAnswerer:
 
     def answer_many(
         self,
-        index: Index,
+        context: AnswerContext,
         questions: Sequence[str],
         hits: Sequence[Sequence[Hit]],
         *,
-        query_vectors: Vectors | None = None,  # unused: these models read the question text
+        query_vectors: Matrix | None = None,  # unused: these models read the question text
     ) -> list[Answer]:
         answers = []
         for question, hs in zip(questions, hits, strict=True):
@@ -116,11 +112,11 @@ class ExtractiveReader:
 
     def answer_many(
         self,
-        index: Index,
+        context: AnswerContext,
         questions: Sequence[str],
         hits: Sequence[Sequence[Hit]],
         *,
-        query_vectors: Vectors | None = None,  # unused: these models read the question text
+        query_vectors: Matrix | None = None,  # unused: these models read the question text
     ) -> list[Answer]:
         answers = []
         for question, hs in zip(questions, hits, strict=True):

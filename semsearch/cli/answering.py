@@ -14,7 +14,7 @@ from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
     from ..answers.compose import Answer
-    from ..retrieval.search import Filters
+    from ..types import Filters
 
 CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 

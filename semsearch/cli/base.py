@@ -99,7 +99,7 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         *args: Any, date_from: str | None, date_to: str | None, source: tuple[str, ...], **kw: Any
     ) -> Any:
-        from ..retrieval.search import Filters
+        from ..types import Filters
 
         filters = Filters(date_from=date_from, date_to=date_to, sources=list(source) or None)
         return command(*args, filters=filters, **kw)

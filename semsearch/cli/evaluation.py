@@ -121,11 +121,11 @@ def _build_or_load(
     backend: Backend | None,
     clock: Clock,
 ) -> Index:
-    from ..engines.local import manifest as mf
+    from .. import engines
     from ..evaluate import first_tokens as cut
     from ..index import Index
 
-    if index_dir is not None and (index_dir / mf.MANIFEST).is_file():
+    if index_dir is not None and engines.exists(index_dir):
         return Index.load(index_dir)
     if index_dir is not None:
         if index_dir.exists() and any(index_dir.iterdir()):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
-from ..engines.local import manifest as mf
+from .. import engines
 from ..errors import SemsearchError
 from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
 
@@ -106,19 +105,13 @@ def index_command(
     the index on disk is left exactly as it was.
     """
     # Refuse an unwritable target before the slow part, not after minutes of embedding.
-    if index_dir.exists() and not index_dir.is_dir():
-        raise SemsearchError(f"{index_dir}: not a directory")
-    if index_dir.exists():
-        mf.check_writable(index_dir)
-    elif not index_dir.parent.is_dir():
-        raise SemsearchError(f"{index_dir.parent}: directory does not exist")
-    elif not os.access(index_dir.parent, os.W_OK):
-        raise SemsearchError(f"{index_dir.parent}: directory is read-only")
+    engines.check_writable(index_dir)
 
     from ..index import Index
     from ..ingest.files import DEFAULT_MAX_FILE_BYTES, read_articles
 
-    if (index_dir / mf.MANIFEST).is_file():
+    existed = engines.exists(index_dir)
+    if existed:
         index = Index.load(index_dir, model=model, backend=backend)
         stored = index.settings
         for name, given, have in (
@@ -157,7 +150,7 @@ def index_command(
         # Saving would create an empty index (or rewrite an unchanged one): almost always a
         # wrong path or pattern, which deserves a failing exit status.
         raise SemsearchError(f"no documents found in {', '.join(map(str, paths))}")
-    if report.added or report.replaced or retargeted or not (index_dir / mf.MANIFEST).is_file():
+    if report.added or report.replaced or retargeted or not existed:
         index.save(index_dir)  # not when nothing changed: the files on disk stay as they are
         _prepare_search_backend(index)
     if not quiet:
@@ -196,33 +189,7 @@ def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
     from ..index import Index
 
     index = Index.load(index_dir)
-    info = index.info()
-    # Index.load has verified the manifest and every file it names, so it can be trusted here.
-    manifest = json.loads((index_dir / mf.MANIFEST).read_text(encoding="utf-8"))
-    info["files"] = {
-        role: {"name": entry["name"], "bytes": entry["bytes"]}
-        for role, entry in sorted(manifest["files"].items())
-    }
-    info["bytes"] = sum(entry["bytes"] for entry in info["files"].values())
-    vectors = index.vectors
-    described = vectors.describe()
-    info["index_type"] = described["backend"]
-    # What a search reads: the approximate index when there is one, else the exact vectors
-    # (which are always on disk too, for re-scoring, reuse and rebuilds).
-    # The exact store: vectors.npy and vectors-ids.npy (format 5), vectors.faiss before.
-    exact = sum(
-        e["bytes"] for r, e in info["files"].items() if r.split(".")[0].split("-")[0] == "vectors"
-    )
-    searched = info["files"]["ann.faiss"]["bytes"] if "ann.faiss" in info["files"] else exact
-    count = max(len(vectors), 1)
-    described["search_bytes_per_passage"] = round(searched / count, 1)
-    described["exact_bytes_per_passage"] = round(exact / count, 1)
-    described["estimated_recall"] = (
-        1.0 if described["backend"] == "flat" else described["estimated_recall"]
-    )
-    if check_recall:
-        described["measured_recall"] = round(vectors.check_recall(), 4)
-    info["vector_index"] = described
+    info = index.info(files=True, check_recall=check_recall)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
@@ -249,7 +216,7 @@ def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
 @INDEX_OPTION
 def remove_command(doc_ids: tuple[str, ...], index_dir: Path) -> None:
     """Remove the documents with ids DOC_IDS; an unknown id fails and changes nothing."""
-    mf.check_writable(index_dir)
+    engines.check_writable(index_dir)
     from ..index import Index
 
     index = Index.load(index_dir)

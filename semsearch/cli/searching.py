@@ -14,8 +14,7 @@ from ..errors import InputError
 from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
-    from ..retrieval.search import Filters
-    from ..types import Hit
+    from ..types import Filters, Hit
 
 # Queries embedded per search_many call in batch mode: bounds memory for any size of query file.
 QUERY_CHUNK = 256

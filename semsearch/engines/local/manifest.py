@@ -107,8 +107,9 @@ def locked(directory: Path) -> Iterator[None]:
 
 def write_generation(
     directory: Path, writers: dict[str, Callable[[Path], None]], manifest: dict[str, Any]
-) -> None:
-    """Write one file per writer under a fresh name, then commit them with a new manifest.
+) -> dict[str, Any]:
+    """Write one file per writer under a fresh name, then commit them with a new manifest
+    (returned).
 
     ``writers`` maps a role ("vectors.faiss") to a function that writes that file to a path.
     """
@@ -133,6 +134,7 @@ def write_generation(
     _durable(tmp, directory / MANIFEST)
     _fsync_dir(directory)
     remove_leftovers(directory, keep={entry["name"] for entry in files.values()})
+    return manifest
 
 
 def remove_leftovers(directory: Path, *, keep: set[str]) -> None:
@@ -193,13 +195,16 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 def part_files(directory: Path, manifest: dict[str, Any], part: str) -> dict[str, Path]:
     """Role -> path of every file of one part ("lexical": "lexical.npz", "lexical-terms.npy")."""
     files = {
-        role: directory / str(entry["name"])
-        for role, entry in manifest["files"].items()
-        if role.split(".", 1)[0].split("-", 1)[0] == part
+        role: directory / str(entry["name"]) for role, entry in roles_of(manifest["files"], part)
     }
     if not files:
         raise IndexFormatError(f"{directory / MANIFEST}: names no {part} files")
     return files
+
+
+def roles_of(files: dict[str, Any], part: str) -> list[tuple[str, Any]]:
+    """The (role, entry) pairs of ``files`` that belong to one part."""
+    return [(r, e) for r, e in files.items() if r.split(".", 1)[0].split("-", 1)[0] == part]
 
 
 def file_path(directory: Path, manifest: dict[str, Any], role: str) -> Path:

@@ -25,7 +25,7 @@ from .minhash import (
 )
 
 if TYPE_CHECKING:
-    from ..store.store import Store
+    pass
 
 __all__ = [
     "BANDS",
@@ -293,15 +293,15 @@ def _check_groups(path: Path, ids: Ids, members: Any, reps: Any) -> None:
         raise ValueError(f"{path}: a duplicate group has a single member")
 
 
-def duplicate_report(dups: Duplicates, store: Store) -> dict[str, Any]:
-    """Duplicate passages and articles, for ``info``.
+def duplicate_report(dups: Duplicates, passage_docs: Iterable[tuple[int, str]]) -> dict[str, Any]:
+    """Duplicate passages and articles, for ``info``, from (passage id, document id) pairs.
 
     Two articles are duplicates when each passage of one duplicates a passage of the other.
     """
     groups = dups.groups()
     reps = set(groups.values())
     by_doc: dict[str, set[int]] = {}
-    for pid, doc_id in store.db.execute("SELECT id, doc_id FROM passages ORDER BY id"):
+    for pid, doc_id in passage_docs:
         by_doc.setdefault(doc_id, set()).add(groups.get(pid, pid))
     articles: dict[frozenset[int], list[str]] = {}
     for doc_id, keys in by_doc.items():

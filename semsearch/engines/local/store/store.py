@@ -180,6 +180,10 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def passage_docs(self) -> Iterator[tuple[int, str]]:
+        """(passage id, document id) of every passage, in id order."""
+        yield from self.db.execute("SELECT id, doc_id FROM passages ORDER BY id")
+
     def passages(self, doc_id: str) -> list[Passage]:
         rows = self.db.execute(
             f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}'
