@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from semsearch import Answer, Document, Index, IndexFormatError
-from semsearch.answers.compose import content_words
+from semsearch.answers import content_words
 from semsearch.evaluate import squad_data
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

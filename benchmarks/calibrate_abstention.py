@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from answers import Question, contains, load_squad, log, squad_index
 
 from semsearch import Filters, Index
-from semsearch.answers import compose as answers_module
-from semsearch.answers.compose import SentenceAnswerer
+from semsearch.answers import SentenceAnswerer
+from semsearch.answers import sentence as answers_module
 from semsearch.retrieval.search import encode_queries
 
 QueryCache = dict[str, np.ndarray]
@@ -65,7 +65,7 @@ def split_features(
         hits = index.search_many(
             texts, k=k, filters=Filters(doc_ids=doc_ids), query_vectors=vectors
         )
-        features = answerer.features(index, texts, hits, query_vectors=vectors)
+        features = answerer.features(index.answer_context(), texts, hits, query_vectors=vectors)
         for j, (q, (cands, rows)) in enumerate(zip(batch, features, strict=True)):
             for c, row in zip(cands, rows, strict=True):
                 feats.append(row)
@@ -143,7 +143,7 @@ def main() -> None:
         "threshold": chosen,
         "fit": abstention_quality(fit_best, fit[3], chosen),
         "held_out": abstention_quality(held_best, held[3], chosen),
-        # What the answerer in semsearch/answers.py uses now, on the same held-out questions.
+        # What the answerer in semsearch/answers/sentence.py uses, on the same held-out questions.
         "shipped": {
             "weights": [round(float(w), 3) for w in answers_module._WEIGHTS],
             "bias": answers_module._BIAS,

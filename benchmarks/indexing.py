@@ -18,7 +18,7 @@ import numpy as np
 
 from semsearch import Document, Embedder, Index, read_articles
 from semsearch.engines.local.lexical.index import indexed_text
-from semsearch.indexing import chunk_document
+from semsearch.indexing import chunk_documents
 from semsearch.types import Passage
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"
@@ -65,7 +65,10 @@ def machine() -> dict[str, Any]:
 def chunk(embedder: Embedder, docs: list[Document]) -> Chunked:
     """Passages and embedded texts exactly as Index.add builds them (same defaults, same code)."""
     probe = Index(model=embedder)
-    return [(doc, *chunk_document(probe, doc)) for doc in docs]
+    chunks = chunk_documents(
+        docs, tokenizer=embedder.tokenizer, settings=probe.settings, include_title=True
+    )
+    return [(doc, passages, texts) for doc, (passages, texts) in zip(docs, chunks, strict=True)]
 
 
 def timed(embedder: Embedder, seconds: list[float]) -> Embedder:
@@ -117,7 +120,7 @@ def bench_indexing(
                 outside_model.append(runs[side][-1] - in_model[0])
             log(f"  run {r + 1}/{repeats} {side}: {runs[side][-1]:.2f} s")
             if side == "library" and keys != sorted(
-                k for (k,) in index._store.db.execute("SELECT embed_key FROM passages")
+                k for (k,) in index._engine.store.db.execute("SELECT embed_key FROM passages")
             ):
                 sys.exit("the baseline texts differ from the texts the library embedded")
     lib_s, base_s = runs["library"], runs["baseline"]
@@ -148,8 +151,8 @@ def reused_vectors(path: Path, texts: list[str]) -> dict[str, np.ndarray]:
     """Vectors a saved index holds for ``texts``, matched by embedding key (model and text)."""
     saved = Index.load(path)
     by_key = {saved.embedder.cache_key(t): t for t in texts}
-    ids = saved._store.ids_for_keys(list(by_key))
-    vectors = saved.vectors.reconstruct(np.asarray(list(ids.values()), dtype=np.int64))
+    ids = saved._engine.store.ids_for_keys(list(by_key))
+    vectors = saved._engine.vectors.reconstruct(np.asarray(list(ids.values()), dtype=np.int64))
     log(f"  reusing {len(ids):,} of {len(by_key):,} distinct passage vectors from {path}")
     return {by_key[key]: vec for key, vec in zip(ids, vectors, strict=True)}
 
@@ -169,9 +172,11 @@ def build_search_index(
     real = np.stack([known[t] for t in texts])
     t0 = time.perf_counter()
     index = Index(model=embedder)
-    index.settings  # noqa: B018 - chunk settings resolved, as after add(): save() works
-    store, db = index._store, index._store.db
-    ids = np.arange(index._next_id, index._next_id + n, dtype=np.int64)  # assigned in order
+    # The local engine's parts are written directly (no model, no near-duplicate groups).
+    engine = index._engine
+    engine._bind(index._index_settings())
+    store, db = engine.store, engine.store.db
+    ids = np.arange(engine.next_id, engine.next_id + n, dtype=np.int64)  # assigned in order
     rows = np.empty(n, dtype=np.int64)  # row of `real` behind each passage
     starts = np.cumsum([0, *(len(ps) for _, ps, _ in base)])  # first row of each document
     done, j = 0, 0
@@ -195,20 +200,20 @@ def build_search_index(
         lexical_texts.extend(indexed_text(doc.title, p.text) for p in stored)
         rows[done : done + take] = starts[i] + np.arange(take)
         done, j = done + take, j + 1
-    index._next_id += n
+    engine.next_id += n
     db.execute("COMMIT")
-    index._lexical.add(lexical_ids, lexical_texts)
+    engine.bm25.add(lexical_ids, lexical_texts)
     rng = np.random.default_rng(seed)
     for s in range(0, n, 10_000):
         block = real[rows[s : s + 10_000]]
         block = block + sigma * rng.standard_normal(block.shape, dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        index.vectors.add(ids[s : s + 10_000], block)
+        engine.vectors.add(ids[s : s + 10_000], block)
     build_s = time.perf_counter() - t0
-    if len(index.vectors) != index.passage_count or not np.array_equal(
-        np.sort(index.vectors.ids()), np.asarray(store.passage_ids(), dtype=np.int64)
+    if len(engine.vectors) != index.passage_count or not np.array_equal(
+        np.sort(engine.vectors.ids()), np.asarray(store.passage_ids(), dtype=np.int64)
     ):
-        sys.exit(f"broken index: {len(index.vectors)} vectors, {index.passage_count} passages")
+        sys.exit(f"broken index: {len(engine.vectors)} vectors, {index.passage_count} passages")
     info = {
         "passages": index.passage_count,
         "documents": len(index),
@@ -232,9 +237,9 @@ def bench_search(index: Index, queries: list[str], warmup: int, k: int) -> dict[
         t.append(time.perf_counter())
         vec = index.embedder.encode_query(q)
         t.append(time.perf_counter())
-        scores, ids = index.vectors.search(vec, k)
+        scores, ids = index._engine.vectors.search(vec, k)
         t.append(time.perf_counter())
-        index._store.hits(ids[0].tolist(), scores[0].tolist())
+        index._engine.store.hits(ids[0].tolist(), scores[0].tolist())
         t.append(time.perf_counter())
         for name, seconds in zip(times, np.diff(t), strict=True):
             times[name].append(float(seconds) * 1000)
@@ -291,7 +296,7 @@ def report(res: dict[str, Any]) -> str:
             f"{b['real_passages']:,} passages",
             f"   + N(0, {b['sigma']}^2) noise, renormalised ({b['embedded_for_search']} embedded "
             f"for this in {b['embed_s']:.1f} s; built in {b['build_s']:.1f} s);",
-            "   invariant len(index.vectors) == index.passage_count (and same ids): OK",
+            "   invariant len(engine.vectors) == index.passage_count (and same ids): OK",
             f"   {s['queries']} SciFact queries one at a time, k={s['k']}, after {s['warmup']} "
             f"warm-up ({s['same_hits']} gave the same hits as the parts)",
             f"   {'ms':26}{'p50':>8}{'p95':>8}{'mean':>8}",

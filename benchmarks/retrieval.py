@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch import Embedder, Index
+from semsearch import Embedder, Filters, Index
 from semsearch.evaluate import (
     Clock,
     beir_corpus,
@@ -36,11 +36,12 @@ from semsearch.evaluate import (
     search_all,
     squad_data,
 )
-from semsearch.retrieval import search as rt
+from semsearch.retrieval import DEPTH, Mode
+from semsearch.retrieval.fusion import Fusion, fuse
 from semsearch.types import Document
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-METHODS: tuple[rt.Fusion, ...] = ("minmax", "zscore", "max", "rrf")
+METHODS: tuple[Fusion, ...] = ("minmax", "zscore", "max", "rrf")
 WEIGHTS = [round(w, 2) for w in np.arange(0.05, 0.55, 0.05)]
 PROXIMITY = [round(w, 2) for w in np.arange(0.0, 0.55, 0.05)]
 
@@ -115,20 +116,22 @@ Cands = tuple[list[str], Any, Any, Any]
 def candidate_scores(index: Index, texts: list[str]) -> list[Cands]:
     """Per query: candidate documents (of each candidate passage), dense, BM25 and proximity
     scores."""
-    parts = rt.Parts(index._store, index.vectors, index._lexical, index._dups, index.embedder)
+    engine = index._engine
     qvecs = index.embedder.encode(texts)
-    doc_of = dict(index._store.db.execute("SELECT id, doc_id FROM passages").fetchall())
+    doc_of = dict(engine.store.passage_docs())
     out = []
     for row, text in enumerate(texts):
-        ids, dense, lexical, _ = rt.candidates(parts, text, qvecs[row : row + 1], rt.DEPTH, None)
-        proximity = index._lexical.proximity(text, ids)
+        ids, dense, lexical, _ = engine.candidates([text], qvecs[row : row + 1], DEPTH, Filters())[
+            0
+        ]
+        proximity = engine.proximity(text, ids)
         out.append(([doc_of[i] for i in ids.tolist()], dense, lexical, proximity))
     return out
 
 
-def ranking(cands: Cands, method: rt.Fusion, weight: float, proximity: float) -> list[str]:
+def ranking(cands: Cands, method: Fusion, weight: float, proximity: float) -> list[str]:
     docs, dense, lexical, near = cands
-    fused = rt.fuse(dense, lexical, near, method=method, weight=weight, proximity_weight=proximity)
+    fused = fuse(dense, lexical, near, method=method, weight=weight, proximity_weight=proximity)
     return list(dict.fromkeys(docs[i] for i in np.argsort(-fused, kind="stable")))
 
 
@@ -162,7 +165,7 @@ def tune(cache: Path) -> dict[str, Any]:
 
 
 RTQA = DATA / "realtimeqa-2022-dev-slice"
-MODES: list[rt.Mode] = ["dense", "lexical", "hybrid"]
+MODES: list[Mode] = ["dense", "lexical", "hybrid"]
 
 
 def fold(text: str) -> str:
@@ -199,7 +202,7 @@ def rtqa(cache: Path, *, k: int = 5, weeks: list[str] | None = None) -> dict[str
     """Share of questions whose top ``k`` passages contain the gold choice, per mode, overall
     and per week."""
     weeks = weeks or sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
-    rows: dict[str, dict[rt.Mode, list[tuple[bool, bool]]]] = {}
+    rows: dict[str, dict[Mode, list[tuple[bool, bool]]]] = {}
     for week in weeks:
         docs, questions = rtqa_week(week)
         # One cache per week, so that weeks can run in parallel processes.
@@ -218,7 +221,7 @@ def rtqa(cache: Path, *, k: int = 5, weeks: list[str] | None = None) -> dict[str
     return {"all": _rtqa_summary(every, k), **{w: _rtqa_summary(r, k) for w, r in rows.items()}}
 
 
-def _rtqa_summary(rows: dict[rt.Mode, list[tuple[bool, bool]]], k: int) -> dict[str, Any]:
+def _rtqa_summary(rows: dict[Mode, list[tuple[bool, bool]]], k: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "questions": len(rows["hybrid"]),
         "answerable": sum(a for a, _ in rows["hybrid"]),

@@ -165,7 +165,7 @@ def phase_build(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     report = index.add(corpus.documents())
     add_s = time.perf_counter() - t0
-    log(f"  Index.add: {add_s:.1f} s ({report.passages:,} passages, {index.vectors.kind})")
+    log(f"  Index.add: {add_s:.1f} s ({report.passages:,} passages, {index._engine.vectors.kind})")
     t1 = time.perf_counter()
     if target.exists():
         shutil.rmtree(target)
@@ -182,7 +182,7 @@ def phase_build(args: argparse.Namespace) -> dict[str, Any]:
         "passages": report.passages,
         "peak_mb": peak_mb(),
         "peak_private_mb": private.stop(),
-        "vector_index": index.vectors.describe(),
+        "vector_index": index._engine.vectors.describe(),
         "file_bytes": {role: e["bytes"] for role, e in files.items()},
     }
 
@@ -250,7 +250,13 @@ def phase_prepare(args: argparse.Namespace) -> dict[str, Any]:
 
     embedder = Embedder()
     docs = list(beir_corpus(args.data))
-    texts = [t for _, embedded in chunk_documents(Index(model=embedder), docs) for t in embedded]
+    chunks = chunk_documents(
+        docs,
+        tokenizer=embedder.tokenizer,
+        settings=Index(model=embedder).settings,
+        include_title=True,
+    )
+    texts = [t for _, embedded in chunks for t in embedded]
     questions = list(beir_queries(args.data)[0].values())
     CACHE.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -359,7 +365,7 @@ def phase_query(args: argparse.Namespace) -> dict[str, Any]:
     mf.read_manifest(target)
     checksum_s = time.perf_counter() - t0
     texts, qvecs = _queries()
-    vectors = index.vectors
+    vectors = index._engine.vectors
     out: dict[str, Any] = {"load_s": load_s, "checksum_s": checksum_s, "loaded_mb": loaded_mb}
     for mode in ("dense", "hybrid"):
         ms = []

@@ -20,7 +20,7 @@ import faiss
 
 from semsearch import Document, Embedder, Index
 from semsearch.evaluate import beir_corpus
-from semsearch.indexing import chunk_document
+from semsearch.indexing import chunk_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "beir-scifact"
@@ -60,7 +60,10 @@ def machine() -> dict[str, Any]:
 def passage_texts(embedder: Embedder, docs: list[Document]) -> list[str]:
     """The exact texts Index.add embeds (title, blank line, passage): the baseline's input."""
     probe = Index(model=embedder)
-    return [text for doc in docs for text in chunk_document(probe, doc)[1]]
+    chunks = chunk_documents(
+        docs, tokenizer=embedder.tokenizer, settings=probe.settings, include_title=True
+    )
+    return [text for _, texts in chunks for text in texts]
 
 
 def baseline_build(model: Any, texts: list[str]) -> tuple[Any, list[str]]:

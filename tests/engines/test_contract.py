@@ -1,0 +1,231 @@
+"""The engine contract: one suite every engine passes, with no model (vectors are given).
+
+Each engine is reached through a fixture that makes an empty one and reopens a saved one; the
+suite talks to the Engine interface only, so a second engine runs it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch import Document, Filters, Passage
+from semsearch.engines import DocumentPassages, Engine, IndexSettings, LocalEngine
+from semsearch.passages import split_sentences
+
+DIM = 8
+SETTINGS = IndexSettings(
+    model="contract/test-model",
+    backend="torch",
+    dimension=DIM,
+    max_tokens=64,
+    overlap=0,
+    include_title=True,
+)
+TEXTS = {
+    "harbour": "The harbour reopened on Monday. Ships queued at the gates. Dockers cheered.",
+    "storm": "A storm closed the coastal road. Floods reached the old town by night.",
+    "budget": "The city budget grew by four percent. Schools get most of the new money.",
+    "copy": "The harbour reopened on Monday. Ships queued at the gates. Dockers cheered.",
+}
+DATES = {"harbour": "2024-03-01", "storm": "2024-03-05", "budget": "2024-04-10", "copy": None}
+SOURCES = {"harbour": "port/a.txt", "storm": "weather/b.txt", "budget": "city/c.txt"}
+
+
+class Engines:
+    """How to make and reopen one kind of engine."""
+
+    def __init__(self, make: Callable[[], Engine], reopen: Callable[[Engine], Engine]) -> None:
+        self.make, self.reopen = make, reopen
+
+
+@pytest.fixture(params=["local"])
+def engines(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engines]:
+    counter = iter(range(1000))
+
+    def reopen(engine: Engine) -> Engine:
+        location = engine.save(SETTINGS, str(tmp_path / f"ix{next(counter)}"))
+        return LocalEngine.open(location)
+
+    yield Engines(LocalEngine, reopen)
+
+
+def vector_of(text: str) -> np.ndarray:
+    """A deterministic unit vector per text: equal texts share a vector, as with a model."""
+    seed = int.from_bytes(text.encode("utf-8")[:8].ljust(8, b"\0"), "little") ^ len(text)
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def entry(doc_id: str, text: str | None = None) -> tuple[DocumentPassages, np.ndarray]:
+    text = TEXTS[doc_id] if text is None else text
+    doc = Document(
+        id=doc_id,
+        text=text,
+        title=doc_id.title(),
+        source=SOURCES.get(doc_id, "other/d.txt"),
+        date=DATES.get(doc_id),
+    )
+    passages = [
+        Passage(doc_id, i, a, b, text[a:b]) for i, (a, b) in enumerate(split_sentences(text))
+    ]
+    keys = [f"key:{p.text}" for p in passages]
+    vectors = np.stack([vector_of(p.text) for p in passages])
+    return DocumentPassages(doc, passages, keys, doc.title), vectors
+
+
+def write(engine: Engine, *doc_ids: str) -> int:
+    entries = [entry(d) for d in doc_ids]
+    with engine.writer(SETTINGS) as writer:
+        return writer.write([e for e, _ in entries], np.concatenate([v for _, v in entries]))
+
+
+def all_passages(engine: Engine) -> list[Passage]:
+    return [p for doc in engine.documents() for p in engine.passages(doc.id)]
+
+
+def test_written_passages_slice_their_documents(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "budget")
+    for current in (engine, engines.reopen(engine)):
+        assert current.counts() == (3, 7)
+        for doc in current.documents():
+            for p in current.passages(doc.id):
+                assert doc.text[p.start : p.end] == p.text and p.id >= 0
+        ids = np.asarray([p.id for p in all_passages(current)], np.int64)
+        ranked = current.dense(current.passage_vectors(ids[:1]), 3, Filters())[0]
+        for hit in current.hits(ranked):
+            doc = current.document(hit.doc_id)
+            assert doc is not None and doc.text[hit.start : hit.end] == hit.text
+
+
+def test_dense_equals_an_exact_numpy_search(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "budget")
+    passages = all_passages(engine)
+    ids = np.asarray([p.id for p in passages], np.int64)
+    matrix = np.stack([vector_of(p.text) for p in passages])
+    np.testing.assert_allclose(engine.passage_vectors(ids), matrix, atol=1e-6)
+    queries = np.stack([vector_of("query one"), vector_of("query two")])
+    for query, ranked in zip(queries, engine.dense(queries, 4, Filters()), strict=True):
+        truth = ids[np.argsort(-(matrix @ query), kind="stable")[:4]]
+        assert ranked.ids.tolist() == truth.tolist()
+        np.testing.assert_allclose(ranked.scores, np.sort(matrix @ query)[::-1][:4], atol=1e-5)
+
+
+def test_filters_apply_inside_the_search(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "budget", "copy")
+    query = vector_of("anything")[None, :]
+    by_doc = {p.id: p.doc_id for p in all_passages(engine)}
+    cases: list[tuple[Filters, set[str]]] = [
+        (Filters(date_from="2024-03-02"), {"storm", "budget"}),
+        (Filters(date_to="2024-03-31"), {"harbour", "storm"}),
+        (Filters(sources=["weather/*"]), {"storm"}),
+        (Filters(doc_ids=["budget", "copy"]), {"budget", "copy"}),
+        (Filters(doc_ids=[]), set()),
+    ]
+    for filters, docs in cases:
+        want = sum(1 for d in by_doc.values() if d in docs)
+        (ranked,) = engine.dense(query, 100, filters.checked())
+        assert {by_doc[i] for i in ranked.ids.tolist()} == docs
+        assert len(ranked.ids) == want  # every qualifying passage, not a filtered top-n
+        (ranked,) = engine.lexical(["harbour storm budget money"], 100, filters.checked())
+        assert {by_doc[i] for i in ranked.ids.tolist()} <= docs
+
+
+def test_lexical_finds_only_passages_sharing_a_term(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "budget")
+    texts = {p.id: p.text for p in all_passages(engine)}
+    (ranked,) = engine.lexical(["floods"], 10, Filters())
+    assert [texts[i] for i in ranked.ids.tolist()] == ["Floods reached the old town by night."]
+    (nothing,) = engine.lexical(["zebra"], 10, Filters())
+    assert len(nothing.ids) == 0
+
+
+def test_candidates_join_both_lists_with_both_scores(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "budget")
+    query = vector_of("question about money")
+    (cands,) = engine.candidates(["school money"], query[None, :], 2, Filters())
+    (dense,) = engine.dense(query[None, :], 2, Filters())
+    (lexical,) = engine.lexical(["school money"], 2, Filters())
+    assert set(cands.ids.tolist()) == set(dense.ids.tolist()) | set(lexical.ids.tolist())
+    np.testing.assert_allclose(cands.dense, engine.passage_vectors(cands.ids) @ query, atol=1e-5)
+    lexical_of = dict(zip(lexical.ids.tolist(), lexical.scores.tolist(), strict=True))
+    for pid, score in zip(cands.ids.tolist(), cands.lexical.tolist(), strict=True):
+        assert score == pytest.approx(lexical_of.get(pid, score))
+    assert cands.cut
+
+
+def test_replace_and_remove_keep_every_part_in_step(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm")
+    before = {p.id for p in engine.passages("storm")}
+    changed, vectors = entry("storm", "The storm passed. The road reopened at dawn.")
+    with engine.writer(SETTINGS) as writer:
+        assert writer.stored_vectors(["key:The storm passed.", changed.keys[1]]) == {}
+        assert writer.write([changed], vectors) == 1
+    after = {p.id for p in engine.passages("storm")}
+    assert engine.counts() == (2, 5) and not before & after
+    query = vector_of("The storm passed.")[None, :]
+    assert engine.dense(query, 1, Filters())[0].ids.tolist() == [min(after)]
+    assert engine.remove(["storm"]) == 2
+    assert engine.counts() == (1, 3) and engine.has_documents(["storm", "harbour"]) == [False, True]
+    reopened = engines.reopen(engine)
+    assert reopened.counts() == (1, 3)
+    assert not set(reopened.dense(query, 10, Filters())[0].ids.tolist()) & after
+
+
+def test_a_failed_write_leaves_the_engine_as_it_was(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour")
+    query = vector_of("Ships queued at the gates.")[None, :]
+    state = (engine.counts(), engine.dense(query, 5, Filters())[0].ids.tolist())
+    storm, vectors = entry("storm")
+    replaced, replaced_vectors = entry("harbour", "Only this sentence now.")
+    with pytest.raises(RuntimeError), engine.writer(SETTINGS) as writer:
+        writer.write([storm], vectors)
+        writer.write([replaced], replaced_vectors)
+        raise RuntimeError("failed in the middle")
+    assert (engine.counts(), engine.dense(query, 5, Filters())[0].ids.tolist()) == state
+    assert engine.lexical(["floods"], 5, Filters())[0].ids.tolist() == []
+    harbour = engine.document("harbour")
+    assert harbour is not None and harbour.text == TEXTS["harbour"]
+    assert engines.reopen(engine).counts() == state[0]
+
+
+def test_stored_vectors_are_found_by_key(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour")
+    with engine.writer(SETTINGS) as writer:
+        found = writer.stored_vectors(["key:Dockers cheered.", "key:unknown"])
+        assert writer.unchanged(entry("harbour")[0].document)
+        assert not writer.unchanged(entry("harbour", "Other text.")[0].document)
+    assert list(found) == ["key:Dockers cheered."]
+    np.testing.assert_allclose(found["key:Dockers cheered."], vector_of("Dockers cheered."))
+
+
+def test_duplicate_passages_form_one_group(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm", "copy")
+    groups = engines.reopen(engine).duplicate_groups()
+    by_text: dict[str, set[int]] = {}
+    for p in all_passages(engine):
+        by_text.setdefault(p.text, set()).add(groups.get(p.id, p.id))
+    assert all(len(reps) == 1 for reps in by_text.values())  # equal texts share a group
+    storm = {p.id for p in engine.passages("storm")}
+    assert not storm & set(groups)
+
+
+def test_info_counts_what_is_held(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "copy")
+    info = engines.reopen(engine).info(files=True)
+    assert (info["documents"], info["passages"], info["vectors"]) == (2, 6, 6)
+    assert [sorted(g) for g in info["duplicates"]["article_groups"]] == [["copy", "harbour"]]
