@@ -11,9 +11,8 @@ from typing import Protocol
 
 import blingfire
 
-from .types import Passage
+from .types import Passage, Span
 
-Span = tuple[int, int]
 _Ints = ctypes.Array[ctypes.c_int32]
 
 
@@ -102,12 +101,12 @@ def _split_block(text: str, start: int, end: int) -> list[Span]:
 
 
 # blingfire's own wrapper maps UTF-8 byte offsets to character offsets with a Python loop over
-# every byte, which was half the cost of chunking; the C function is called directly instead.
+# every byte; the C function is called directly and the offsets mapped with numpy.
 _TEXT_TO_SENTENCES_WITH_OFFSETS = blingfire.blingfire.TextToSentencesWithOffsets
 
 
-# Making three zeroed ctypes buffers cost as much as the C call itself: each thread keeps one
-# set for lines up to this size and zeroes the part a call uses (larger lines get their own).
+# Making zeroed ctypes buffers costs as much as the C call itself: each thread keeps one set for
+# lines up to this size and zeroes the part a call uses (larger lines get their own).
 _REUSED_SIZE = 1 << 16
 _held = threading.local()
 
@@ -219,8 +218,8 @@ class _Spans:
 
 def tokenize(tokenizer: Tokenizer, texts: Sequence[str]) -> Sequence[TokenSpans]:
     """The tokens of each text, from one call of the tokenizer. ``tokenizer.encodings`` is used
-    where there is one: making every token's span a Python pair cost a sixth of tokenizing, and
-    chunking needs the spans of few sentences (those over budget) and few titles."""
+    where there is one, since making every token's span a Python pair is costly and chunking
+    needs the spans of few sentences (those over budget) and few titles."""
     if not texts:
         return []
     encodings: Callable[[Sequence[str]], Sequence[TokenSpans]] | None = getattr(

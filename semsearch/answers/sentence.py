@@ -51,8 +51,8 @@ class SentenceAnswerer:
     ) -> None:
         self.threshold = threshold
         self.max_sentences = max_sentences
-        # Sentence vectors by (model, text): questions about the same articles reuse them, which
-        # turns a benchmark of 10,000 questions from hours of encoding into minutes.
+        # Sentence vectors by (model, text): questions about the same articles reuse them instead
+        # of embedding the same sentences again.
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         # The demo answers from several threads with one shared answerer.

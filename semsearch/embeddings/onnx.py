@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ..errors import SemsearchError
+from ..types import Matrix
 
-Vectors = npt.NDArray[np.float32]
+Vectors = Matrix
 
 # Part of every export's cache key: bump it when the exported graph or quantisation changes.
 EXPORT_VERSION = 1
@@ -266,8 +266,7 @@ class OnnxModel:
 
     def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character spans of each text's tokens, without special tokens."""
-        # Offsets already are lists of int pairs: converting each token again cost a tenth of
-        # chunking.
+        # Offsets already are lists of int pairs: converting each token again is not needed.
         return [e.offsets for e in self.encodings(texts)]
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:

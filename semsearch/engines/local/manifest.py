@@ -25,15 +25,9 @@ import xxhash
 
 from ...errors import IndexFormatError, SemsearchError
 
-# 2: adds the lexical (BM25 terms) and duplicate-signature files.
-# 3: adds the "vector_index" settings and, for large corpora, an approximate index (ann.faiss)
-#    beside the exact vectors. A version 2 index reads as version 3 with exact search only.
-# 4: a part may keep several files ("lexical-terms.npy"), large arrays memory-mapped on load;
-#    the BM25 score matrix and the duplicate groups are saved, not recomputed after a load.
-#    Versions 2 and 3 still load (their single lexical.npz and dedup.npz files).
-# 5: the exact vectors are a float32 .npy file ("vectors.npy", rows in id order) and their ids
-#    ("vectors-ids.npy"), read in place when large, instead of a FAISS IndexIDMap2 file
-#    ("vectors.faiss", which versions 2-4 still load from, viewed in place as well).
+# What each format version holds is in docs/file-format.md; versions 2-4 still load (a version 2
+# index as exact search only, their single lexical.npz and dedup.npz files, their exact vectors
+# from a FAISS "vectors.faiss" file viewed in place).
 FORMAT_VERSION = 5
 READABLE_VERSIONS = (2, 3, 4, 5)
 MANIFEST = "manifest.json"
@@ -49,8 +43,7 @@ _OURS = re.compile(
 
 # Checksums guard against truncated, corrupted or swapped files (whoever can rewrite the files
 # can rewrite the manifest too, so a cryptographic hash would add no protection). xxh3-128 hashes
-# at about 20 GB/s where SHA-256 managed 1.8: at a million passages (4.3 GB of files) verifying
-# took 1.6 s of a 4.4 s load with SHA-256. Manifests written with SHA-256 are still verified.
+# about ten times as fast as SHA-256, which manifests may also name and are verified with.
 CHECKSUMS: dict[str, Callable[[], Any]] = {"xxh3_128": xxhash.xxh3_128, "sha256": hashlib.sha256}
 CHECKSUM = "xxh3_128"
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ....types import Ids
 from ..arrays import read_mapped, read_npz, require
-from ..vectors.index import Ids
 from .minhash import (
     BANDS,
     NUM_PERM,

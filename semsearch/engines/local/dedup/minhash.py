@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-Ids = npt.NDArray[np.int64]
+from ....types import Ids
 
 # 64 permutations in 16 bands of 4 rows: pairs at Jaccard 0.8 share a band with probability
 # 1 - (1 - 0.8**4)**16 > 0.999, pairs at 0.3 only 12% of the time (and are then verified).

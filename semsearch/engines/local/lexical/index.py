@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..vectors.index import Ids
+from ....types import Ids, Scores
 from . import files as lexical_files
 from . import matrix as bm25_matrix
 
-Scores = npt.NDArray[np.float32]
 Terms = npt.NDArray[np.int32]
 
 # bm25s's defaults (Lucene BM25, k1 1.5, b 0.75) with its splitter, English stopwords and the

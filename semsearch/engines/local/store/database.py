@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO
 
 # Pages of a writable store kept in memory (KiB). The rest lives in SQLite's private temporary
-# file (in SQLITE_TMPDIR or TMPDIR), deleted when the connection closes: a million-article store
-# is about 1.2 GB, which held in memory was a fifth of the peak of building the whole index.
+# file (in SQLITE_TMPDIR or TMPDIR), deleted when the connection closes, so building a large
+# index holds no copy of its documents in memory.
 CACHE_KIB = 64 << 10
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ....types import Document, Hit, Passage
-from ..vectors.index import Ids
+from ....types import Document, Hit, Ids, Passage
 from .database import Database
 
 _SCHEMA = """
@@ -61,7 +60,7 @@ def _doc_row(doc: Document) -> tuple[Any, ...]:
         doc.date,
         int(doc.date_approximate),
         doc.dateline,
-        # Most documents have neither: skipping json.dumps for them is a third of a bulk insert.
+        # Most documents have neither: json.dumps is a large share of a bulk insert.
         json.dumps(list(doc.highlights), ensure_ascii=False) if doc.highlights else "[]",
         json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str)
         if doc.metadata

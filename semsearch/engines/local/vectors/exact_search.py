@@ -6,15 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
+from ....types import Ids, Matrix
 from .ivf import faiss_module
 
 if TYPE_CHECKING:
     from .exact_store import ExactStore
 
-Ids = npt.NDArray[np.int64]
-Matrix = npt.NDArray[np.float32]
 Result = tuple[Matrix, Ids]
 PAD = -np.finfo(np.float32).max
 # Removed rows up to this many in a part are fetched past and dropped; more are skipped by index.

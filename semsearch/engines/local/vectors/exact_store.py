@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from ....types import Ids, Matrix
 from . import rows as vector_rows
-from .rows import SPILL_BYTES, Matrix, SavedRows, TailRows, write_npy_header
+from .rows import SPILL_BYTES, SavedRows, TailRows, write_npy_header
 
-Ids = npt.NDArray[np.int64]
 # Removed rows are compacted away once they are this share of the rows (and at least COMPACT_MIN).
 COMPACT_SHARE = 0.25
 COMPACT_MIN = 4096

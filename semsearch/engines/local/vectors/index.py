@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ....embeddings.embedder import Vectors, query_threads
+from ....types import Ids
 from . import exact_search
 from .exact_store import ExactStore
 from .ivf import (
@@ -36,7 +37,6 @@ from .ivf import (
 )
 from .mapped_ivf import MappedAnn
 
-Ids = npt.NDArray[np.int64]
 _faiss = faiss_module
 # A pinned approximate backend is trained once this many vectors exist; exact before.
 MIN_TRAIN = 256
@@ -159,8 +159,8 @@ class VectorIndex:
         if len(self) < MIN_TRAIN:
             self._ann, self.config = None, Config(backend, pinned=self.config.pinned)
             return
-        # Rows read block by block, not a copy of the store: at a million that copy was 1.5 GB
-        # of peak memory. The exact store does not change during this call.
+        # Rows read block by block, not a copy of the store, which would add the whole store to
+        # peak memory. The exact store does not change during this call.
         self._ann = None  # the old structure is freed before the new one is trained
         ann, config = build(
             backend,

@@ -8,10 +8,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-Ids = npt.NDArray[np.int64]
-Matrix = npt.NDArray[np.float32]
+from ....types import Ids, Matrix
 
 
 class RowSource(Protocol):
@@ -35,12 +33,12 @@ MEMORY_BUDGET = 4 << 30
 # An IVF index is retrained when the corpus is this many times larger (or smaller) than at
 # training: its list count then no longer fits the corpus.
 RETRAIN_FACTOR = 4
-# nprobe is tuned again (no retraining) when the corpus is this many times the tuned size: at a
-# million passages, recall fell by about 0.015 over 16% of growth at a fixed nprobe.
+# nprobe is tuned again (no retraining) when the corpus is this many times the tuned size:
+# recall at a fixed nprobe falls as the corpus grows.
 RETUNE_FACTOR = 1.25
 RECALL_TARGET = 0.95
-# Tuning aims above the target: the estimate comes from 300 probes (fresh sets of 300 scattered
-# by +-0.01 at a million passages), and recall falls as the corpus grows until the next tuning.
+# Tuning aims above the target: the estimate comes from 300 probes (another set of 300 may read
+# 0.01 apart), and recall falls as the corpus grows until the next tuning.
 TUNE_TARGET = 0.975
 # Approximate candidates re-scored with full-precision vectors, per hit wanted.
 RERANK = 4
@@ -215,8 +213,8 @@ def tied_truth(scores: Matrix, ids: Ids, k: int) -> Ids:
     """Truth for recall@k from an exact search for more than ``k`` (width ``w``).
 
     Duplicate passages share one vector, so which of several equal-scoring ids makes the top
-    ``k`` is arbitrary: counting the other one as a miss read as 4% lost recall at a million
-    passages, and tuning raised nprobe to every list chasing it. Each row is returned as the
+    ``k`` is arbitrary, and counting the other one as a miss would read as lost recall that
+    tuning chases by probing every list. Each row is returned as the
     ids scoring above the k-th (then -1 up to column ``k``), followed by every id tied with
     the k-th, any of which fills the remaining places (then -1 up to ``w``)."""
     if ids.shape[1] <= k:

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-Matrix = npt.NDArray[np.float32]
+from ....types import Matrix
+
 # Saved vector files at least this large are memory-mapped on load rather than read.
 MMAP_BYTES = 64 << 20
 # Appended rows stay in memory up to this many bytes (about 22k of 384 dimensions), then move to
@@ -28,8 +29,8 @@ SPILL_BYTES = 32 << 20
 # saved file they read through its mapping, which serving keeps.
 PREAD_ROWS = 4096
 # Larger gathers go through the mapping this many rows at a time, dropping the pages each chunk
-# touched: every row read faults in the 64 KB around it, so tuning's re-scoring of 12,000 rows
-# spread over a million held 0.8 GB of file pages at once, the peak of a whole build.
+# touched: every row read faults in the 64 KB around it, so a gather of rows spread over a
+# large file would otherwise hold far more file pages than the rows it reads.
 GATHER_ROWS = 1024
 _PAGE = mmap.PAGESIZE
 
