@@ -6,7 +6,7 @@ from pathlib import Path
 
 from semsearch import Embedder, Index, read_articles
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_bundled_index_is_current(sample_file: Path, embedder: Embedder) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from semsearch.ingest.news import normalize_date, parse_news_page
 
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "news" / "000_94129f04b1971983.txt"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "news" / "000_94129f04b1971983.txt"
 TITLES = [
     "Local media reports discreet exchange of letters between Russian president, Pakistani PM",
     "Three Afghan migrants die crossing into Iran as UN warns of new displacement toward Pakistan",

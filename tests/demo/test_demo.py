@@ -24,7 +24,7 @@ from semsearch.demo.service import example_questions, filters
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_INDEX = ROOT / "indexes" / "news"
 RUSSIA = "Local media reports discreet exchange of letters between Russian president, Pakistani PM"
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'

@@ -17,7 +17,7 @@ from semsearch.cli import cli
 from semsearch.cli.searching import BATCH_HIT_KEYS
 from semsearch.embeddings.embedder import Embedder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "news" / "000_94129f04b1971983.txt"
 # 2025-12-06 12:00 UTC: the second sample article says "Updated 9 sec ago".
 SAMPLE_MTIME = 1765022400.0

@@ -16,7 +16,7 @@ import pytest
 from semsearch.errors import InputError, SemsearchWarning, SkippedInputWarning
 from semsearch.ingest.files import DEFAULT_MAX_FILE_BYTES, read_articles, read_text
 
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "news" / "000_94129f04b1971983.txt"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "news" / "000_94129f04b1971983.txt"
 TITLES = [
     "Local media reports discreet exchange of letters between Russian president, Pakistani PM",
     "Three Afghan migrants die crossing into Iran as UN warns of new displacement toward Pakistan",

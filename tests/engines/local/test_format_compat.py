@@ -12,7 +12,7 @@ import pytest
 from semsearch import Document, Embedder, Index
 from semsearch.engines.local import manifest as mf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 # The bundled sample index as format 3 saved it (one lexical.npz and one dedup.npz, no saved
 # BM25 matrix or duplicate groups), kept byte for byte.
 FORMAT3 = ROOT / "tests" / "data" / "index-format3"

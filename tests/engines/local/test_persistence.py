@@ -28,7 +28,7 @@ from semsearch.cli import cli
 from semsearch.engines.local.vectors import rows as vector_rows
 from semsearch.engines.local.vectors.index import VectorIndex
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DOCS = [
     Document.create(
         f"Article {i}. " + "It reports on harbour shipping and port strikes. " * (i + 1),

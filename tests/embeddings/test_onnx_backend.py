@@ -22,7 +22,7 @@ from semsearch import (
 from semsearch.embeddings.embedder import batch_threads
 from semsearch.embeddings.onnx import FP32_FILE, INT8_FILE, OnnxModel, cache_root, export_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "indexes" / "news"
 QUERIES = [
     "Putin Sharif letters",

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from semsearch import passages
 from semsearch.passages import _blingfire_sentences, _lines, split_sentences
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 
 # Sentence-ish text in many scripts: punctuation and spaces so blingfire finds several sentences,
