@@ -139,7 +139,7 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     b, q = results["build"], results["query"]
-    print(f"BM25, {args.passages:,} passages ({args.module or 'semsearch.lexical'})")
+    print(f"BM25, {args.passages:,} passages ({args.module or 'semsearch.engines.local.lexical'})")
     print(f"  add {b['add_s']:.1f} s; first query (builds the matrix) {b['first_query_s']:.1f} s")
     print(
         f"  save {b['save_s']:.1f} s, {sum(b['bytes'].values()) / 2**20:.0f} MiB; build peak "

@@ -27,7 +27,6 @@ class LocalEngine:
     all named by one checksummed manifest that each save replaces atomically."""
 
     def __init__(self, *, vector_index: str = "auto", memory_budget: int | None = None) -> None:
-        self._parts: persistence.Parts | None = None
         self.store = Store()
         self.bm25 = LexicalIndex()
         self.duplicates = Duplicates()
