@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cache import CACHE
 
 from semsearch import Answer, Document, Index, IndexFormatError
 from semsearch.answers import content_words
@@ -24,7 +25,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SQUAD = DATA / "squad-v1.1-dev" / "dev-v1.1.json"
 RTQA = DATA / "realtimeqa-2022-dev-slice"
 # Outside the repository: the index is rebuilt only when missing.
-SQUAD_INDEX = Path("/work/cache/squad-answers-index")
+SQUAD_INDEX = CACHE / "squad-answers-index"
 _NO_PUNCT = str.maketrans("", "", string.punctuation)
 
 

@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument(
         "--query-cache",
         type=Path,
-        help="npz (texts, vectors) of SQuAD question vectors: /work/cache/squad-queries.npz",
+        help="npz (texts, vectors) of SQuAD question vectors (CACHE/squad-queries.npz)",
     )
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]

@@ -1,6 +1,6 @@
 """BM25 at scale: add, matrix build, save, open and first query for N passages, each phase timed.
 
-Passages are real SciFact passages (title + text, /work/cache/scifact-passages.npz) cycled to N;
+Passages are real SciFact passages (title + text, CACHE/scifact-passages.npz) cycled to N;
 queries are the 300 SciFact test questions. The build and the query phase run in their own
 processes, so each peak memory (ru_maxrss) is that phase's alone. ``--module`` takes another
 implementation of LexicalIndex (a .py file, e.g. an older lexical.py) for before/after figures;
@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-CACHE = Path("/work/cache")
+from cache import CACHE
 
 
 def peak_mb() -> float:

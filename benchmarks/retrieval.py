@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cache import CACHE
 
 from semsearch import Embedder, Filters, Index
 from semsearch.evaluate import (
@@ -237,7 +238,7 @@ def _rtqa_summary(rows: dict[Mode, list[tuple[bool, bool]]], k: int) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path("/work/cache"))
+    parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--skip-rtqa", action="store_true")
     parser.add_argument("--only-rtqa", action="store_true")

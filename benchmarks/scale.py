@@ -1,7 +1,7 @@
 """One million passages on one machine: semsearch against a hand-written FAISS baseline.
 
 Articles are real SciFact passages (texts, titles and their real MiniLM embeddings from
-/work/cache/scifact-passages.npz, which the ``prepare`` phase writes when it is missing) cycled
+CACHE/scifact-passages.npz, written by the ``prepare`` phase when it is missing) cycled
 as copies ``sf<row>~<copy>`` (see ``Corpus``); each vector is the real embedding plus
 N(0, sigma^2) noise per dimension, renormalised. Queries are the 300 real SciFact test questions
 (their real embeddings, and their texts end to end).
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cache import CACHE
 
-CACHE = Path("/work/cache")
 VECTOR_P50_TARGET_MS = 10.0
 E2E_P50_TARGET_MS = 40.0
 BYTES_TARGET = 600
@@ -533,7 +533,12 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=1_000_000)
     parser.add_argument("--sigma", type=float, default=0.02, help="noise per dimension")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None, help="[default: /work/cache/scale-N]")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="[default: CACHE/scale-N]",
+    )
     parser.add_argument(
         "--backend", default="auto", help="vector index type (default: chosen by size)"
     )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["AddReport", "Index"]
 
 QUESTION_BATCH = 256
-"""Questions retrieved and answered together by :meth:`Index.ask_many` (bounds memory)."""
+"""Questions retrieved and answered together by ``Index.ask_many`` (bounds memory)."""
 
 _DEFAULT_ANSWERER = SentenceAnswerer()
 """Shared by every Index: its sentence-vector cache serves questions about the same articles."""
@@ -176,7 +176,7 @@ class Index:
         reranker: Reranker | None = None,
         query_vectors: Matrix | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries at once, embedded in batches (or given as
+        """``search`` for many queries at once, embedded in batches (or given as
         ``query_vectors``, one row per query, to reuse embeddings the caller already has)."""
         if k < 1:
             raise InputError(None, f"k must be at least 1, got {k}")
@@ -204,8 +204,8 @@ class Index:
     ) -> Answer:
         """Answer ``question`` from the ``k`` best passages with cited quotes, or abstain.
 
-        ``filters`` are those of :meth:`search`; ``answerer`` defaults to the model-free
-        :class:`~semsearch.SentenceAnswerer`.
+        ``filters`` are those of ``search``; ``answerer`` defaults to the model-free
+        ``semsearch.SentenceAnswerer``.
         """
         return self.ask_many([question], k=k, filters=filters, answerer=answerer)[0]
 
@@ -217,7 +217,7 @@ class Index:
         filters: Filters | None = None,
         answerer: Answerer | None = None,
     ) -> list[Answer]:
-        """:meth:`ask` for many questions, retrieved and embedded in batches."""
+        """``ask`` for many questions, retrieved and embedded in batches."""
         questions = list(questions)
         answers: list[Answer] = []
         context = self.answer_context()
@@ -231,7 +231,7 @@ class Index:
         return answers
 
     def answer_context(self) -> AnswerContext:
-        """What an :class:`~semsearch.Answerer` may use of this index: its embedder, stored
+        """What an ``semsearch.Answerer`` may use of this index: its embedder, stored
         passage vectors and documents."""
         embedder = self.embedder
         return AnswerContext(

@@ -27,7 +27,7 @@ Pending = list[tuple[Document, list[Passage], list[str]]]
 
 @dataclass(frozen=True)
 class AddReport:
-    """What one call of :meth:`Index.add` did."""
+    """What one call of ``Index.add`` did."""
 
     added: int = 0
     replaced: int = 0
@@ -96,7 +96,7 @@ def add_documents(
     *,
     progress: bool = False,
 ) -> AddReport:
-    """See :meth:`Index.add`: all or nothing, in one engine transaction."""
+    """See ``Index.add``: all or nothing, in one engine transaction."""
     counts = _Counts()
     bar = _progress(progress)
     try:

@@ -19,7 +19,7 @@ _Ints = ctypes.Array[ctypes.c_int32]
 class Tokenizer(Protocol):
     """What chunking needs of a tokenizer: the character span of every token of each text.
 
-    A tokenizer may also have ``encodings(texts)``, giving each text's :class:`TokenSpans`:
+    A tokenizer may also have ``encodings(texts)``, giving each text's ``TokenSpans``:
     chunking then makes the spans of only the texts it cuts (the model's tokenizer does).
     """
 
@@ -205,7 +205,7 @@ def split_sentences(text: str) -> list[Span]:
 
 
 class _Spans:
-    """Spans already made, seen as :class:`TokenSpans`."""
+    """Spans already made, seen as ``TokenSpans``."""
 
     __slots__ = ("offsets",)
 
@@ -279,7 +279,7 @@ def chunk_text(
 def chunk_texts(
     items: Sequence[tuple[str, str, int | None]], *, tokenizer: Tokenizer, settings: ChunkSettings
 ) -> list[list[Passage]]:
-    """:func:`chunk_text` of many ``(doc_id, text, max_tokens)`` items, with the same results.
+    """``chunk_text`` of many ``(doc_id, text, max_tokens)`` items, with the same results.
 
     The sentences of every text are tokenized in one call: a call has a fixed cost, and the
     model's tokenizer spreads a large one over the cores.

@@ -162,7 +162,7 @@ class Filters:
 
     def checked(self) -> Filters:
         """The same filters with dates as ``YYYY-MM-DD`` strings and lists as tuples (hashable,
-        so an engine can cache what they select); a bad date is an :class:`InputError`."""
+        so an engine can cache what they select); a bad date is an ``InputError``."""
         return Filters(
             date_from=_iso_date(self.date_from, "date_from"),
             date_to=_iso_date(self.date_to, "date_to"),

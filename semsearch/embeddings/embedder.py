@@ -113,7 +113,7 @@ class Embedder:
     ``backend``: "torch" (sentence-transformers), "onnx" (the same model exported to ONNX and
     run by onnxruntime without torch: same vectors, faster, far faster start) or "onnx-int8"
     (that export with int8 weights: faster still, slightly different vectors). ONNX exports are
-    made with torch on first use and cached (see :func:`semsearch.embeddings.onnx.cache_root`).
+    made with torch on first use and cached (see ``semsearch.embeddings.onnx.cache_root``).
     The default is "onnx" for the bundled model and "torch" for others.
     """
 
@@ -160,7 +160,7 @@ class Embedder:
     @property
     def model(self) -> Any:
         """The loaded model, shared by every Embedder of this process: a ``SentenceTransformer``
-        for the torch backend, an :class:`~semsearch.embeddings.onnx.OnnxModel` otherwise."""
+        for the torch backend, an ``semsearch.embeddings.onnx.OnnxModel`` otherwise."""
         if self._model is None:
             if self.backend == "torch":
                 self._model = self._torch_model()

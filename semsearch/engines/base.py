@@ -2,11 +2,11 @@
 
 An engine keeps documents, their passages' offsets, one vector per passage, the passages' BM25
 terms and their near-duplicate groups, and answers the primitive searches that
-:mod:`semsearch.retrieval` fuses into ranked hits. Calls come in batches (many queries, many
-documents), filters arrive as data (:class:`~semsearch.Filters`, never as id lists), and an engine
+``semsearch.retrieval`` fuses into ranked hits. Calls come in batches (many queries, many
+documents), filters arrive as data (``semsearch.Filters``, never as id lists), and an engine
 may keep its data in a local directory or in a remote database.
 
-Writes go through :meth:`Engine.writer`: a context manager whose body either completes, and
+Writes go through ``Engine.writer``: a context manager whose body either completes, and
 every document written in it becomes visible together, or raises, and the engine is left as it
 was (``Index.add`` is all or nothing on every engine).
 """
@@ -74,7 +74,7 @@ class Candidates(NamedTuple):
 
 
 class EngineWriter(Protocol):
-    """The writes of one transaction; see :meth:`Engine.writer`."""
+    """The writes of one transaction; see ``Engine.writer``."""
 
     def unchanged(self, document: Document) -> bool:
         """Whether the engine holds exactly this document already (text and metadata)."""

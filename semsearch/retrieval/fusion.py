@@ -12,7 +12,7 @@ Fusion = Literal["minmax", "zscore", "rrf", "max"]
 
 FUSION: Fusion = "max"
 # Shares of the fused score (the dense cosine has the rest, 0.5), chosen on half the SQuAD
-# questions (benchmarks/retrieval.py --tune; the table is in docs/search.md).
+# questions (benchmarks/retrieval.py --tune; the table is in benchmarks/README.md).
 LEXICAL_WEIGHT = 0.15
 PROXIMITY_WEIGHT = 0.35
 

@@ -319,7 +319,7 @@ def _empty() -> Ranked:
 
 
 class _Writer:
-    """The writes of one :meth:`LocalEngine.writer` transaction."""
+    """The writes of one ``LocalEngine.writer`` transaction."""
 
     def __init__(self, engine: LocalEngine, vectors: VectorIndex) -> None:
         self.engine, self.vectors = engine, vectors

@@ -73,7 +73,7 @@ def signatures(texts: Sequence[str]) -> Signatures:
 
 
 def signature(text: str) -> Signatures:
-    """MinHash of one text (see :func:`signatures`)."""
+    """MinHash of one text (see ``signatures``)."""
     row: Signatures = signatures([text])[0]
     return row
 
@@ -145,7 +145,7 @@ def band_edges(sigs: Signatures, new: npt.NDArray[np.bool_] | None = None) -> tu
 
 def near_duplicate_rows(sigs: Signatures) -> tuple[Ids, Ids]:
     """Rows that have a near-duplicate, and the smallest row of each one's group (checked pairs
-    of :func:`band_edges` join groups transitively)."""
+    of ``band_edges`` join groups transitively)."""
     n = len(sigs)
     a, b = band_edges(sigs) if n > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if not len(a):

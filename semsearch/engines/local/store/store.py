@@ -88,7 +88,7 @@ class Store:
 
     A loaded store reads its saved file in place, read-only, and is copied into a scratch
     database (in memory while small, then a temporary file) only on its first write (see
-    :class:`~.database.Database`): opening a large index costs no copy of it.
+    ``.database.Database``): opening a large index costs no copy of it.
     """
 
     def __init__(self, database: Database | None = None) -> None:

@@ -248,7 +248,7 @@ class ExactStore:
         self._reset(ids)
 
     def rows(self) -> Rows:
-        """The live vectors as a read-only matrix in :meth:`ids` order, read when indexed."""
+        """The live vectors as a read-only matrix in ``ids`` order, read when indexed."""
         return Rows(self)
 
 

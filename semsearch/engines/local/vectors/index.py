@@ -182,7 +182,7 @@ class VectorIndex:
         self.config = replace(tuned, tuned_on=len(self))
 
     def all_vectors(self) -> npt.NDArray[np.float32]:
-        """Every stored vector, in :meth:`ids` order (a copy)."""
+        """Every stored vector, in ``ids`` order (a copy)."""
         return self._store.take(self._store.alive_rows())
 
     # -- reading -------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class VectorIndex:
     def check_recall(
         self, *, probes: int = 300, k: int = 10, seed: int = 1, queries: Vectors | None = None
     ) -> float:
-        """Recall@k of :meth:`search` against exact search, on ``queries`` (real query vectors)
+        """Recall@k of ``search`` against exact search, on ``queries`` (real query vectors)
         or else fresh query-like probes drawn from the stored vectors."""
         if not len(self):
             return 1.0

@@ -234,7 +234,7 @@ def tied_truth(scores: Matrix, ids: Ids, k: int) -> Ids:
 
 def recall(found: Ids, truth: Ids) -> float:
     """Share of the true top k found (k: the width of ``found``). ``truth`` is k ids a row, or
-    :func:`tied_truth`'s form, where any tied id fills the places the ids above leave."""
+    ``tied_truth``'s form, where any tied id fills the places the ids above leave."""
     k = found.shape[1]
     hits = wanted = 0
     for f, t in zip(found, truth, strict=True):

@@ -16,8 +16,8 @@ class MappedAnn:
     (page cache, shared and droppable, not the process's own memory).
 
     FAISS maps the lists read-only and aborts the whole process on a change to them, so the
-    owner calls :meth:`load` before any change. The file is held open: a save copies its bytes
-    (FAISS would write a reference to this file, not the lists), and :meth:`load` reads it,
+    owner calls ``load`` before any change. The file is held open: a save copies its bytes
+    (FAISS would write a reference to this file, not the lists), and ``load`` reads it,
     even after a later save has unlinked it.
     """
 
@@ -44,7 +44,7 @@ class MappedAnn:
         return index
 
     def copy_to(self, path: Path) -> None:
-        """Write the file as saved (the mapped index has not changed since: see :meth:`load`)."""
+        """Write the file as saved (the mapped index has not changed since: see ``load``)."""
         self._file.seek(0)
         with open(path, "wb") as out:
             shutil.copyfileobj(self._file, out, 1 << 20)
