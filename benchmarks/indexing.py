@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 
 from semsearch import Document, Embedder, Index, read_articles
-from semsearch.engines.local.lexical.index import indexed_text
+from semsearch.engines.terms import indexed_text
 from semsearch.indexing import chunk_documents
 from semsearch.types import Passage
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .answers import Answer, AnswerContext, Answerer, SentenceAnswerer
 from .embeddings import DEFAULT_MODEL, Backend, Embedder
 from .embeddings.embedder import canonical_model_name, loading_backend, precision_of
-from .engines import Engine, IndexSettings, new_engine, open_engine
+from .engines import Engine, IndexSettings, is_milvus, new_engine, open_engine
 from .errors import InputError, ModelMismatchError, SemsearchError
 from .indexing import AddReport, add_documents
 from .passages import ChunkSettings
@@ -29,8 +29,10 @@ _DEFAULT_ANSWERER = SentenceAnswerer()
 
 
 class Index:
-    """A searchable collection of documents, kept by a storage engine (by default a directory
-    it is saved to and loaded from)."""
+    """A searchable collection of documents, kept by a storage engine: by default a directory
+    it is saved to and loaded from; with ``engine="milvus://HOST:PORT/NAME"`` (a Milvus server)
+    or ``engine="milvus:PATH.db"`` (Milvus Lite), Milvus collections written as documents are
+    added."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class Index:
         include_title: bool = True,
         vector_index: str = "auto",
         memory_budget: int | None = None,
+        engine: str | None = None,
     ) -> None:
         if isinstance(model, Embedder):
             if backend is not None and backend != model.backend:
@@ -55,7 +58,9 @@ class Index:
         self._overlap = overlap
         self.include_title = include_title
         self._settings: ChunkSettings | None = None
-        self._engine: Engine = new_engine(vector_index=vector_index, memory_budget=memory_budget)
+        self._engine: Engine = new_engine(
+            engine, vector_index=vector_index, memory_budget=memory_budget
+        )
         if overlap < 0:
             raise ValueError(f"overlap must be 0 or more, got {overlap}")
 
@@ -75,9 +80,14 @@ class Index:
 
     @property
     def path(self) -> Path | None:
-        """The directory the index was loaded from or last saved to."""
+        """The directory the index was loaded from or last saved to (None for Milvus)."""
         location = self._engine.location
-        return None if location is None else Path(location)
+        return None if location is None or is_milvus(location) else Path(location)
+
+    @property
+    def location(self) -> str | None:
+        """Where the index is kept: its directory, or its Milvus address (without secrets)."""
+        return self._engine.location
 
     def _index_settings(self) -> IndexSettings:
         stored = self._engine.settings
@@ -270,12 +280,15 @@ class Index:
             **info,
         }
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Save atomically: a crash at any moment leaves the previous save loadable and intact."""
+    def save(self, path: str | Path | None = None) -> Path | str:
+        """Save atomically: a crash at any moment leaves the previous save loadable and intact.
+        A Milvus index is written as documents are added; saving flushes it where it is (and
+        returns its address)."""
         if path is None and self._engine.location is None:
             raise SemsearchError("this index has no directory yet: pass save(path)")
         location = None if path is None else str(path)
-        return Path(self._engine.save(self._index_settings(), location))
+        saved = self._engine.save(self._index_settings(), location)
+        return saved if is_milvus(saved) else Path(saved)
 
     @classmethod
     def load(
@@ -285,11 +298,13 @@ class Index:
         model: str | Embedder | None = None,
         backend: Backend | None = None,
     ) -> Index:
-        """Open a saved index, verifying every file before trusting any of it; ``model``, when
-        given, must be the model the index was built with. ``backend`` defaults to int8 for an
-        index built with int8, else to the bundled model's ONNX export (no torch: a fast start)
-        or the backend the index was built with; it must give vectors of the same precision."""
+        """Open a saved index (a directory, or a ``milvus:`` address), verifying what it reads
+        before trusting any of it; ``model``, when given, must be the model the index was
+        built with. ``backend`` defaults to int8 for an index built with int8, else to the
+        bundled model's ONNX export (no torch: a fast start) or the backend the index was built
+        with; it must give vectors of the same precision."""
         engine = open_engine(path)
+        path = engine.location or path  # errors name a Milvus address without its secrets
         built = engine.settings
         if built is None:
             raise SemsearchError(f"{path}: holds no index settings")

@@ -30,6 +30,7 @@ _SAVE_PATH = re.compile(r"""(["'])build/([^"']*)\1""")
 # What each page's examples must print (each string on some line of the output, in this
 # order). Every page with runnable examples needs an entry: a new page fails until it has one.
 EXPECTED: dict[str, list[str]] = {
+    "milvus.md": ["AddReport(added=2,", "True True"],
     "python.md": [
         "AddReport(added=2,",
         "letters between Russian president, Pakistani PM 2022-04-24 [0:",

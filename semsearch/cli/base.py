@@ -87,9 +87,36 @@ def _check_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
     return value
 
 
+class IndexLocation(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5 only
+    """An index directory, or a Milvus address kept as the string it is (a Path would fold its
+    ``//``)."""
+
+    name = "index"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        text = str(value)
+        return text if text.startswith("milvus:") else Path(text)
+
+
 INDEX_OPTION = click.option(
-    "--index", "index_dir", required=True, type=click.Path(path_type=Path), help="Index directory."
+    "--index",
+    "index_dir",
+    required=True,
+    type=IndexLocation(),
+    help="Index directory, or milvus://HOST:PORT/NAME (a Milvus server), or milvus:PATH.db "
+    "(Milvus Lite).",
 )
+
+
+def shown(location: Path | str) -> str:
+    """An index location as printed: a Milvus address without its password or token."""
+    if isinstance(location, str):
+        from ..engines.milvus import Address
+
+        return Address.parse(location).display
+    return str(location)
 
 
 def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:

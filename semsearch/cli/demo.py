@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import SemsearchError
-from .base import cli
+from .base import IndexLocation, cli, shown
 
 DEFAULT_INDEX = Path("indexes") / "news"
 
@@ -16,10 +16,10 @@ DEFAULT_INDEX = Path("indexes") / "news"
 @click.option(
     "--index",
     "index_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_INDEX,
+    type=IndexLocation(),
+    default=str(DEFAULT_INDEX),
     show_default=True,
-    help="Index directory to open (articles added in the demo are saved to it).",
+    help="Index directory or Milvus address to open (articles added in the demo are saved to it).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -27,10 +27,14 @@ DEFAULT_INDEX = Path("indexes") / "news"
     type=click.IntRange(1, 65535),
     help="Port [default: the first free one from 7860].",
 )
-def demo_command(index_dir: Path, host: str, port: int | None) -> None:
+def demo_command(index_dir: Path | str, host: str, port: int | None) -> None:
     """Serve the web demo (ask, search, add articles) and print its local URL."""
-    if not (index_dir / "manifest.json").is_file():
-        raise SemsearchError(f"{index_dir}: no index here (build one with `semsearch index`)")
+    from .. import engines
+
+    if not engines.exists(index_dir):
+        raise SemsearchError(
+            f"{shown(index_dir)}: no index here (build one with `semsearch index`)"
+        )
     try:
         from ..demo import build, launch
     except ImportError as exc:  # gradio is an optional extra
@@ -38,7 +42,7 @@ def demo_command(index_dir: Path, host: str, port: int | None) -> None:
             f"the demo needs gradio ({exc.name or exc} is missing): pip install 'semsearch[demo]'"
         ) from None
 
-    click.echo(f"loading {index_dir} and the model …", err=True)
+    click.echo(f"loading {shown(index_dir)} and the model …", err=True)
     app = build(index_dir)  # loads the model and the index now, once for the whole process
     try:
         url = launch(app, host=host, port=port)

@@ -12,7 +12,7 @@ import click
 
 from .. import engines
 from ..errors import SemsearchError
-from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli
+from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli, shown
 
 # Duplicate article groups printed by ``info`` (``--json`` gives them all).
 ARTICLE_GROUPS_SHOWN = 10
@@ -86,7 +86,7 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic from click
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def index_command(
     paths: tuple[Path, ...],
-    index_dir: Path,
+    index_dir: Path | str,
     model: str | None,
     backend: Backend | None,
     max_tokens: int | None,
@@ -120,10 +120,13 @@ def index_command(
         ):
             if given is not None and given != have:
                 raise SemsearchError(
-                    f"{index_dir}: index was built with {name} {have}; rebuild it to change it"
+                    f"{shown(index_dir)}: index was built with {name} {have}; "
+                    "rebuild it to change it"
                 )
     else:
         kwargs: dict[str, Any] = {} if model is None else {"model": model}
+        if isinstance(index_dir, str):
+            kwargs["engine"] = index_dir  # a Milvus address
         index = Index(max_tokens=max_tokens, overlap=overlap or 0, backend=backend, **kwargs)
         _ = index.embedder.model  # fail on an unknown model before reading any article
         try:
@@ -157,7 +160,7 @@ def index_command(
         line = (
             f"indexed {_plural(total, 'document')} ({report.added} new, {report.replaced} "
             f"replaced, {report.unchanged} unchanged), {_plural(report.passages, 'passage')} "
-            f"({report.embedded} embedded) into {index_dir}"
+            f"({report.embedded} embedded) into {shown(index_dir)}"
         )
         if skipped:
             line += f"; skipped {_plural(len(skipped), 'file')}"
@@ -224,6 +227,6 @@ def remove_command(doc_ids: tuple[str, ...], index_dir: Path) -> None:
     index.save(index_dir)
     click.echo(
         f"removed {_plural(len(set(doc_ids)), 'document')} "
-        f"({_plural(passages, 'passage')}) from {index_dir}",
+        f"({_plural(passages, 'passage')}) from {shown(index_dir)}",
         err=True,
     )

@@ -46,7 +46,7 @@ BATCH_HIT_KEYS = ("rank", "score", "doc_id", "passage_id", "title", "start", "en
 @click.option("--rerank", metavar="MODEL", help="Rerank with this cross-encoder (downloads it).")
 def search_command(
     query: str | None,
-    index_dir: Path,
+    index_dir: Path | str,
     k: int,
     as_json: bool,
     filters: Filters,

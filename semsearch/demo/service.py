@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import Document, Filters, Index, InputError, SemsearchError, read_articles, read_text
+from ..engines import is_milvus
 
 T = TypeVar("T")
 Progress = Callable[[float, str], object]
@@ -68,7 +69,7 @@ class DemoIndex:
     an ingest's writes."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path: Path | str = path if is_milvus(path) else Path(path)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-demo")
         self._index: Index = self._run(Index.load, self.path)
         # Load the model now, not on the first question: that user would wait seconds.
@@ -111,7 +112,7 @@ class DemoIndex:
             "documents": info["documents"],
             "passages": info["passages"],
             "model": info["model"],
-            "path": str(self.path),
+            "path": self._index.location,
             "date_first": _shown_date(*dates[0]) if dates else None,
             "date_last": _shown_date(*dates[-1]) if dates else None,
             "sources": sources,
@@ -255,13 +256,13 @@ def _says_question(highlight: str) -> str | None:
     return f"What {_AUX[verb]} {match.group('who')} {base}?"
 
 
-_OPEN: dict[Path, DemoIndex] = {}
+_OPEN: dict[Path | str, DemoIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def open_index(path: str | Path) -> DemoIndex:
     """The process's one DemoIndex for ``path``: the model and index load once per process."""
-    key = Path(path).resolve()
+    key = path if is_milvus(path) else Path(path).resolve()
     with _OPEN_LOCK:
         if key not in _OPEN:
             _OPEN[key] = DemoIndex(key)

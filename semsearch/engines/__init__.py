@@ -1,6 +1,7 @@
 """Storage engines: where documents, passages, vectors and BM25 terms are kept and searched.
 
-An engine is named by its location: today a directory, opened by the local engine.
+An engine is named by its location: a directory (the local engine) or a ``milvus:`` address
+(the Milvus engine: ``milvus://HOST:PORT/NAME`` for a server, ``milvus:PATH.db`` for Milvus Lite).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .base import (
 )
 from .local import LocalEngine
 from .local import manifest as _manifest
+from .milvus import Address, MilvusEngine, is_milvus
 
 __all__ = [
     "Candidates",
@@ -27,32 +29,54 @@ __all__ = [
     "EngineWriter",
     "IndexSettings",
     "LocalEngine",
+    "MilvusEngine",
     "Ranked",
     "check_writable",
     "exists",
+    "is_milvus",
     "new_engine",
     "open_engine",
 ]
 
 
-def new_engine(*, vector_index: str = "auto", memory_budget: int | None = None) -> Engine:
-    """An empty engine; its location is given when it is first saved."""
+def new_engine(
+    location: str | Path | None = None,
+    *,
+    vector_index: str = "auto",
+    memory_budget: int | None = None,
+) -> Engine:
+    """An empty engine: local (its directory is given when it is first saved) unless
+    ``location`` is a ``milvus:`` address, whose collections are created on the first write."""
+    if location is not None and is_milvus(location):
+        engine = MilvusEngine(Address.parse(str(location)), vector_index=vector_index)
+        if memory_budget is not None:
+            engine.configure_vectors(memory_budget=memory_budget)
+        if engine.settings is not None:
+            raise SemsearchError(f"{engine.location}: an index exists there already; load it")
+        return engine
     return LocalEngine(vector_index=vector_index, memory_budget=memory_budget)
 
 
 def open_engine(location: str | Path) -> Engine:
     """Open the saved index at ``location``, verifying what it reads."""
+    if is_milvus(location):
+        return MilvusEngine.open(str(location))
     return LocalEngine.open(Path(location))
 
 
 def exists(location: str | Path) -> bool:
     """Whether an index has been saved at ``location``."""
+    if is_milvus(location):
+        return MilvusEngine(Address.parse(str(location))).settings is not None
     return (Path(location) / _manifest.MANIFEST).is_file()
 
 
 def check_writable(location: str | Path) -> None:
     """Refuse, with one clear error, a location an index cannot be saved to (before any slow
     work such as embedding)."""
+    if is_milvus(location):
+        MilvusEngine(Address.parse(str(location)))  # connects: an unreachable server fails now
+        return
     target = Path(location)
     if target.exists() and not target.is_dir():
         raise SemsearchError(f"{target}: not a directory")

@@ -128,8 +128,13 @@ class Engine(Protocol):
         """The stored vectors of passage ids, one row each."""
         ...
 
-    def duplicate_groups(self) -> Mapping[int, int]:
-        """Each passage that has near-duplicates, mapped to its group's representative."""
+    def duplicate_count(self) -> int:
+        """Passages with a near-duplicate held (bounds how far a search looks past them)."""
+        ...
+
+    def representatives(self, ids: Ids) -> Ids:
+        """Each passage's near-duplicate group, named by one member (its own id when it has
+        no near-duplicate): passages of one group share the same value."""
         ...
 
     # -- search primitives (batches; filters as data, applied inside the search) ---------------

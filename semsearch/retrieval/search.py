@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -65,12 +65,11 @@ def _ranked(
     return out
 
 
-def _collapse(ranked: Ranked, groups: Mapping[int, int], want: int) -> Ranked:
+def _collapse(engine: Engine, ranked: Ranked, want: int) -> Ranked:
     """Drop passages whose duplicate group already appears higher up; keep the first ``want``."""
     seen: set[int] = set()
     keep: list[int] = []
-    for row, pid in enumerate(ranked.ids.tolist()):
-        group = groups.get(pid, pid)
+    for row, group in enumerate(engine.representatives(ranked.ids).tolist()):
         if group not in seen:
             seen.add(group)
             keep.append(row)
@@ -106,16 +105,16 @@ def search(
     qvecs = query_vectors
     if qvecs is None and mode != "lexical":
         qvecs = encode_queries(embedder, queries)
-    groups = engine.duplicate_groups()
+    duplicates = engine.duplicate_count()
     want = k if reranker is None else max(k, reranker.depth)
-    n = max(DEPTH, 2 * want) if mode == "hybrid" else want + min(len(groups), want) + 10
+    n = max(DEPTH, 2 * want) if mode == "hybrid" else want + min(duplicates, want) + 10
     first = _ranked(engine, queries, qvecs, n, mode, checked)
     results = []
     for row, query in enumerate(queries):
         qvec = None if qvecs is None else qvecs[row : row + 1]
         (ranked, more), depth = first[row], n
         while True:
-            ranked = _collapse(ranked, groups, want)
+            ranked = _collapse(engine, ranked, want)
             if len(ranked.ids) >= want or not more:
                 break
             depth *= 4  # duplicates filled the first candidates: look deeper

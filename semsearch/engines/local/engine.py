@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,11 @@ import numpy as np
 from ...errors import ModelMismatchError, SemsearchError
 from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
 from ..base import Candidates, DocumentPassages, IndexSettings, Ranked
+from ..terms import indexed_text
 from . import manifest, persistence
 from .dedup import Duplicates, duplicate_report
 from .lexical import LexicalIndex
-from .lexical.index import indexed_text, top_matches
+from .lexical.index import top_matches
 from .store import Store
 from .vectors import VectorIndex
 from .vectors.ivf import BACKENDS as VECTOR_INDEX_TYPES
@@ -88,8 +89,12 @@ class LocalEngine:
             return np.zeros((0, 0), np.float32)
         return self.vectors.reconstruct(np.asarray(ids, dtype=np.int64))
 
-    def duplicate_groups(self) -> Mapping[int, int]:
-        return self.duplicates.groups()
+    def duplicate_count(self) -> int:
+        return len(self.duplicates.groups())
+
+    def representatives(self, ids: Ids) -> Ids:
+        groups = self.duplicates.groups()
+        return np.asarray([groups.get(i, i) for i in ids.tolist()], dtype=np.int64)
 
     # -- search primitives -------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ....types import Ids
-from ..arrays import read_mapped, read_npz, require
-from .minhash import (
+from ...minhash import (
     BANDS,
     NUM_PERM,
     SHINGLE,
@@ -23,6 +22,7 @@ from .minhash import (
     signature,
     signatures,
 )
+from ..arrays import read_mapped, read_npz, require
 
 if TYPE_CHECKING:
     pass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from pathlib import Path
@@ -12,44 +11,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ....types import Ids, Scores
+from ...terms import K1, WORD, B, Tokenizer
 from . import files as lexical_files
 from . import matrix as bm25_matrix
 
 Terms = npt.NDArray[np.int32]
 
-# bm25s's defaults (Lucene BM25, k1 1.5, b 0.75) with its splitter, English stopwords and the
-# Snowball English stemmer: the setup whose SciFact score (0.687 nDCG@10) is published.
-K1 = 1.5
-B = 0.75
 PROXIMITY_WINDOW = 10
 """Terms (after stopwords) a passage window spans for proximity: about half a sentence."""
-# bm25s's r"(?u)\b\w\w+\b", without the boundary checks: a greedy run of two or more word
-# characters can only start and end at a word boundary, so the matches are the same, found faster.
-_WORD = re.compile(r"\w\w+")
 # Joins lowercased texts so one regex pass tokenises a batch: uppercase, so never a word of theirs.
 _SEP = "QQSEPQQ"
 _BATCH = 4096
 _FIRST_TAIL = 1 << 24  # int32 terms: 64 MB of address space, used as written
-
-
-class Tokenizer:
-    """Text -> stemmed terms, exactly as ``bm25s.tokenize(stopwords="en", stemmer=...)``."""
-
-    def __init__(self) -> None:
-        import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self.stopwords = frozenset(STOPWORDS_EN)
-        self.stemmer = Stemmer.Stemmer("english")
-        # Stemming is the slow part; news repeats words, so each distinct word is stemmed once.
-        self._stems: dict[str, str] = {}
-
-    def terms(self, text: str) -> list[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in self.stopwords]
-        new = [w for w in dict.fromkeys(words) if w not in self._stems]
-        if new:
-            self._stems.update(zip(new, self.stemmer.stemWords(new), strict=True))
-        return [self._stems[w] for w in words]
 
 
 class LexicalIndex:
@@ -110,7 +83,7 @@ class LexicalIndex:
         codes, lengths, parts = self._codes, [], []
         for s in range(0, len(texts), _BATCH):
             batch = texts[s : s + _BATCH]
-            words = _WORD.findall(f" {_SEP} ".join(t.lower() for t in batch))
+            words = WORD.findall(f" {_SEP} ".join(t.lower() for t in batch))
             found = np.fromiter(map(codes.get, words, repeat(-3)), np.int32, count=len(words))
             unknown = np.flatnonzero(found == -3)
             if len(unknown):  # words never seen: stemmed once, then known for good
@@ -354,11 +327,6 @@ def _take(base: Terms, added: list[Terms], lengths: npt.NDArray[np.int64], rows:
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     terms: Terms = np.concatenate([base, *added])[_ragged(offsets[rows], lengths[rows])]
     return terms
-
-
-def indexed_text(title: str, text: str) -> str:
-    """What BM25 indexes for a passage: its document's title (matches there count) and its text."""
-    return f"{title}\n\n{text}" if title else text
 
 
 def top_matches(

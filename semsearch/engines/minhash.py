@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ....types import Ids
+from ..types import Ids
 
 # 64 permutations in 16 bands of 4 rows: pairs at Jaccard 0.8 share a band with probability
 # 1 - (1 - 0.8**4)**16 > 0.999, pairs at 0.3 only 12% of the time (and are then verified).
@@ -216,3 +216,14 @@ def _folded(sigs: Signatures, band: int) -> npt.NDArray[np.uint32]:
     mixed = _band(sigs, band)[1]
     folded: npt.NDArray[np.uint32] = ((mixed >> np.uint64(32)) ^ mixed).astype(np.uint32)
     return folded
+
+
+def band_keys(sigs: Signatures) -> Ids:
+    """One 63-bit key per row and band (a row's band values mixed with the band's number):
+    rows sharing a key share that band's four values, up to a collision that verification
+    catches. An engine that keeps its data in a database looks candidates up by these."""
+    out = np.empty((len(sigs), BANDS), dtype=np.int64)
+    for band in range(BANDS):
+        mixed = _band(sigs, band)[1] ^ np.uint64(((band + 1) * 0xBF58476D1CE4E5B9) % (1 << 64))
+        out[:, band] = (mixed >> np.uint64(1)).astype(np.int64)
+    return out
