@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from .embeddings.embedder import canonical_model_name, loading_backend, precisio
 from .engines import Engine, IndexSettings, is_milvus, new_engine, open_engine
 from .errors import InputError, ModelMismatchError, SemsearchError
 from .indexing import AddReport, add_documents
+from .ingest import DEFAULT_MAX_FILE_BYTES
 from .passages import ChunkSettings
 from .retrieval import Mode, encode_queries, search
 from .types import Document, Filters, Hit, Matrix, Passage
@@ -141,6 +143,39 @@ class Index:
         docs = [documents] if isinstance(documents, Document) else documents
         return add_documents(
             self._engine, self.embedder, self._index_settings(), docs, progress=progress
+        )
+
+    def add_with_ray(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        strict: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        progress: bool = False,
+    ) -> AddReport:
+        """``add(read_articles(paths, ...))`` with the files read, chunked and embedded on a
+        Ray cluster (``address``; None or "auto" starts a local Ray) by ``workers`` actors
+        that load the model once each; documents stream back and are written here, all or
+        nothing. Needs the ``[ray]`` extra."""
+        from .distributed import RayOptions, add_files
+
+        given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        return add_files(
+            self._engine,
+            self.embedder,
+            self._index_settings(),
+            self.settings,
+            given,
+            options=RayOptions(address=address, workers=workers),
+            include=include,
+            exclude=exclude,
+            strict=strict,
+            max_file_bytes=max_file_bytes,
+            progress=progress,
         )
 
     def remove(self, doc_ids: str | Iterable[str]) -> int:

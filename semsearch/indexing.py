@@ -209,9 +209,58 @@ class _Batches:
         return vectors, len(missing)
 
 
-def _progress(enabled: bool) -> Any:
+COPY_BATCH = 256
+"""Documents read from the source and written to the target at a time."""
+
+
+def copy_documents(
+    source: Engine, target: Engine, settings: IndexSettings, *, progress: bool = False
+) -> tuple[int, int]:
+    """Copy every document with its passages, stored vectors and content keys from one engine
+    to another, in one transaction of the target (all or nothing), embedding nothing; returns
+    the documents and passages copied. A document the target holds under the same id is
+    replaced."""
+    documents = passages = 0
+    bar = _progress(progress, "copying")
+    try:
+        with target.writer(settings) as writer:
+            batch: list[Document] = []
+            for doc in source.documents():
+                batch.append(doc)
+                if len(batch) >= COPY_BATCH:
+                    passages += _copy_batch(source, writer, settings, batch, bar)
+                    documents, batch = documents + len(batch), []
+            passages += _copy_batch(source, writer, settings, batch, bar)
+            documents += len(batch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return documents, passages
+
+
+def _copy_batch(
+    source: Engine, writer: EngineWriter, settings: IndexSettings, docs: list[Document], bar: Any
+) -> int:
+    if not docs:
+        return 0
+    entries = []
+    for doc in docs:
+        held = source.passages(doc.id)
+        ids = np.asarray([p.id for p in held], dtype=np.int64)
+        unsaved = [Passage(p.doc_id, p.ordinal, p.start, p.end, p.text) for p in held]
+        title = doc.title if settings.include_title else ""
+        entries.append((DocumentPassages(doc, unsaved, source.passage_keys(ids), title), ids))
+    all_ids = np.concatenate([ids for _, ids in entries])
+    vectors = source.passage_vectors(all_ids).reshape(len(all_ids), settings.dimension)
+    writer.write([e for e, _ in entries], vectors)
+    if bar is not None:
+        bar.update(len(all_ids))
+    return len(all_ids)
+
+
+def _progress(enabled: bool, desc: str = "indexing") -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(unit="passage", desc="indexing", leave=False)
+    return tqdm(unit="passage", desc=desc, leave=False)

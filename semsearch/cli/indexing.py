@@ -12,7 +12,7 @@ import click
 
 from .. import engines
 from ..errors import SemsearchError
-from .base import INDEX_OPTION, _plural, _warnings_to_stderr, cli, shown
+from .base import INDEX_OPTION, IndexLocation, _plural, _warnings_to_stderr, cli, shown
 
 # Duplicate article groups printed by ``info`` (``--json`` gives them all).
 ARTICLE_GROUPS_SHOWN = 10
@@ -83,6 +83,16 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]  # generic from click
     help="Memory the vector search structure may use, e.g. 2GB or 512MiB; auto picks the "
     "most accurate type that fits [default: 4GiB, or what the index was set to].",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Read, chunk and embed on a Ray cluster (ray://HOST:10001 or HOST:6379); alone, "
+    "or with auto, on a local Ray. Needs the [ray] extra.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def index_command(
     paths: tuple[Path, ...],
@@ -97,6 +107,7 @@ def index_command(
     max_file_size: int | None,
     vector_index: str | None,
     memory_budget: int | None,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Add the articles in PATHS (files or directories) to the index, creating it if needed.
@@ -140,14 +151,19 @@ def index_command(
 
     skipped: list[str] = []
     with _warnings_to_stderr(skipped):
-        documents = read_articles(
-            paths,
-            include=include,
-            exclude=exclude,
-            strict=strict,
-            max_file_bytes=max_file_size or DEFAULT_MAX_FILE_BYTES,
-        )
-        report = index.add(documents, progress=sys.stderr.isatty() and not quiet)
+        reading: dict[str, Any] = {
+            "include": include,
+            "exclude": exclude,
+            "strict": strict,
+            "max_file_bytes": max_file_size or DEFAULT_MAX_FILE_BYTES,
+        }
+        shown_progress = sys.stderr.isatty() and not quiet
+        if ray_address is not None:
+            report = index.add_with_ray(
+                paths, address=ray_address, progress=shown_progress, **reading
+            )
+        else:
+            report = index.add(read_articles(paths, **reading), progress=shown_progress)
     total = report.added + report.replaced + report.unchanged
     if total == 0:
         # Saving would create an empty index (or rewrite an unchanged one): almost always a
@@ -230,3 +246,44 @@ def remove_command(doc_ids: tuple[str, ...], index_dir: Path) -> None:
         f"({_plural(passages, 'passage')}) from {shown(index_dir)}",
         err=True,
     )
+
+
+@cli.command("copy")
+@click.argument("source", type=IndexLocation())
+@click.argument("target", type=IndexLocation())
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def copy_command(source: Path | str, target: Path | str, quiet: bool) -> None:
+    """Copy the index at SOURCE to TARGET (directories or Milvus addresses): documents,
+    passages and their stored vectors, embedding nothing. TARGET may be new, or an index built
+    with the same model (documents of the same id are replaced); on any error it is left as
+    it was."""
+    from ..indexing import copy_documents
+
+    if shown(source) == shown(target) or (
+        isinstance(source, Path) and isinstance(target, Path) and _same(source, target)
+    ):
+        raise SemsearchError(f"{shown(target)}: the source and the target are one index")
+    engines.check_writable(target)
+    src = engines.open_engine(source)
+    settings = src.settings
+    if settings is None:
+        raise SemsearchError(f"{shown(source)}: holds no index settings")
+    dst = (
+        engines.open_engine(target)
+        if engines.exists(target)
+        else engines.new_engine(target if isinstance(target, str) else None)
+    )
+    documents, passages = copy_documents(
+        src, dst, settings, progress=sys.stderr.isatty() and not quiet
+    )
+    dst.save(settings, str(target))
+    if not quiet:
+        click.echo(
+            f"copied {_plural(documents, 'document')} ({_plural(passages, 'passage')}) "
+            f"from {shown(source)} to {shown(target)}",
+            err=True,
+        )
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()

@@ -128,6 +128,10 @@ class Engine(Protocol):
         """The stored vectors of passage ids, one row each."""
         ...
 
+    def passage_keys(self, ids: Ids) -> list[str]:
+        """The content key of each passage (``DocumentPassages.keys``), in order."""
+        ...
+
     def duplicate_count(self) -> int:
         """Passages with a near-duplicate held (bounds how far a search looks past them)."""
         ...

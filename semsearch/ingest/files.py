@@ -98,6 +98,28 @@ def read_articles(
             raise InputError(path, "no such file or directory")
 
 
+def list_inputs(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> list[tuple[str, bool]]:
+    """The files ``read_articles`` would read, in its order, each with whether it was named
+    explicitly (an explicit file that cannot be read is an error even when not strict)."""
+    out: list[tuple[str, bool]] = []
+    for given in paths:
+        path = os.fspath(given)
+        if os.path.isdir(path):
+            out.extend((file, False) for file in _walk(path, include=include, exclude=exclude))
+        elif os.path.isfile(path):
+            out.append((path, True))
+        elif os.path.lexists(path):
+            raise InputError(path, "not a regular file or directory")
+        else:
+            raise InputError(path, "no such file or directory")
+    return out
+
+
 def read_text(
     text: str, *, source: str = "pasted", title: str | None = None, mtime: float | None = None
 ) -> list[Document]:

@@ -89,6 +89,9 @@ class LocalEngine:
             return np.zeros((0, 0), np.float32)
         return self.vectors.reconstruct(np.asarray(ids, dtype=np.int64))
 
+    def passage_keys(self, ids: Ids) -> list[str]:
+        return self.store.keys_of(ids.tolist())
+
     def duplicate_count(self) -> int:
         return len(self.duplicates.groups())
 

@@ -145,6 +145,14 @@ class MilvusEngine(Collections):
         dim = 0 if self._settings is None else self._settings.dimension
         return np.asarray([rows[i] for i in wanted], dtype=np.float32).reshape(len(wanted), dim)
 
+    def passage_keys(self, ids: Ids) -> list[str]:
+        wanted = ids.tolist()
+        found = {r["pid"]: r["key"] for r in self.rows_in("passages", "pid", wanted, ["key"])}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise KeyError(f"no passage {missing[0]} in the index")
+        return [found[i] for i in wanted]
+
     def duplicate_count(self) -> int:
         return self.count("passages", ex.both("dup_of != 0", self._visible()))
 

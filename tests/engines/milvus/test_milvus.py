@@ -18,6 +18,7 @@ from semsearch.engines.milvus import Address, MilvusEngine
 from semsearch.engines.milvus import expressions as ex
 from semsearch.engines.milvus import writer as milvus_writer
 from semsearch.engines.milvus.address import close
+from semsearch.retrieval import Mode
 
 pytest.importorskip("milvus_lite")
 
@@ -232,3 +233,39 @@ def test_reopening_needs_an_index_there(tmp_path: Path) -> None:
         open_engine(f"milvus://{tmp_path}/empty.db")
     with pytest.raises(SemsearchError, match="directory does not exist"):
         new_engine(f"milvus://{tmp_path}/missing/x.db")
+
+
+def test_copy_moves_an_index_between_engines_without_embedding(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """Bundled index -> Milvus Lite -> a new directory: the same documents, passages and
+    vectors, and the same search results, at every step."""
+    bundled = ROOT / "indexes" / "news"
+    there, back = f"milvus://{tmp_path}/copied.db", tmp_path / "back"
+    runner = CliRunner()
+    for source, target in ((str(bundled), there), (there, str(back))):
+        result = runner.invoke(cli, ["copy", source, target])
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert "copied 2 documents (4 passages)" in result.output
+
+    def contents(location: str | Path) -> list[tuple[Document, list[tuple[int, int, str]], bytes]]:
+        engine = open_engine(location)
+        out = []
+        for doc in sorted(engine.documents(), key=lambda d: d.id):
+            held = engine.passages(doc.id)
+            vectors = engine.passage_vectors(np.asarray([p.id for p in held], np.int64))
+            out.append((doc, [(p.start, p.end, p.text) for p in held], vectors.tobytes()))
+        return out
+
+    assert contents(bundled) == contents(there) == contents(back)
+
+    def results(location: str | Path, mode: Mode) -> list[tuple[str, int, int, float]]:
+        hits = Index.load(location, model=embedder).search("letters to Sharif", k=3, mode=mode)
+        return [(h.doc_id, h.start, h.end, round(h.score, 4)) for h in hits]
+
+    modes: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+    for mode in modes:
+        assert results(bundled, mode) == results(back, mode), mode
+    assert results(bundled, "dense") == results(there, "dense")
+    refused = runner.invoke(cli, ["copy", there, there])
+    assert refused.exit_code != 0 and "one index" in refused.output

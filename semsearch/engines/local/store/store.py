@@ -191,6 +191,20 @@ class Store:
         )
         return [Passage(doc_id, r[1], r[2], r[3], r[4], id=r[0]) for r in rows]
 
+    def keys_of(self, ids: Sequence[int]) -> list[str]:
+        """The embedding key of each passage id, in order (a KeyError for an unknown id)."""
+        found: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            found.update(
+                self.db.execute(f"SELECT id, embed_key FROM passages WHERE id IN ({marks})", part)
+            )
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no passage {missing[0]} in the index")
+        return [found[i] for i in ids]
+
     def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """One stored passage id per embedding key that some stored passage already has."""
         found: dict[str, int] = {}
