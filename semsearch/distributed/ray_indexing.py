@@ -68,10 +68,23 @@ def add_files(
     files = list_inputs(paths, include=include, exclude=exclude)
     started = _connect(ray, options.address)
     try:
-        rows = _pipeline(
-            ray, files, embedder, chunking, settings.include_title, options, strict, max_file_bytes
-        )
-        return _write(engine, settings, rows, progress)
+        quiet = logging.getLogger("ray.data")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)  # its per-run INFO lines; the driver has its own bar
+        with warnings.catch_warnings():
+            # Ray's notes on its own deprecations and on small inputs not filling every actor.
+            warnings.simplefilter("ignore")
+            ds = _dataset(
+                ray,
+                files,
+                embedder,
+                chunking,
+                settings.include_title,
+                options,
+                strict,
+                max_file_bytes,
+            )
+        return _write(engine, settings, _rows(ray, ds), progress)
     finally:
         if started:
             ray.shutdown()
@@ -98,27 +111,15 @@ def _connect(ray: Any, address: str | None) -> bool:
     return True
 
 
-def _pipeline(
-    ray: Any,
-    files: list[tuple[str, bool]],
-    embedder: Embedder,
-    chunking: ChunkSettings,
-    include_title: bool,
-    options: RayOptions,
-    strict: bool,
-    max_file_bytes: int,
-) -> Iterator[dict[str, Any]]:
-    quiet = logging.getLogger("ray.data")
-    if quiet.level == logging.NOTSET:
-        quiet.setLevel(logging.WARNING)  # its per-run INFO lines; the driver has its own bar
-    with warnings.catch_warnings():
-        # Ray's notes on its own deprecations and on small inputs not filling every actor.
-        warnings.simplefilter("ignore")
-        ds = _dataset(
-            ray, files, embedder, chunking, include_title, options, strict, max_file_bytes
-        )
-    for batch in ds.iter_batches(batch_size=EMBED_BATCH, batch_format="pandas"):
-        yield from batch.to_dict("records")
+def _rows(ray: Any, ds: Any) -> Iterator[dict[str, Any]]:
+    """The embedded documents as they stream back; a task that failed after its retries is
+    one clear error (the write it feeds then rolls back)."""
+    try:
+        for batch in ds.iter_batches(batch_size=EMBED_BATCH, batch_format="pandas"):
+            yield from batch.to_dict("records")
+    except ray.exceptions.RayError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SemsearchError(f"indexing on Ray failed: {reason}") from None
 
 
 def _dataset(
