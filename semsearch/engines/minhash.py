@@ -216,14 +216,3 @@ def _folded(sigs: Signatures, band: int) -> npt.NDArray[np.uint32]:
     mixed = _band(sigs, band)[1]
     folded: npt.NDArray[np.uint32] = ((mixed >> np.uint64(32)) ^ mixed).astype(np.uint32)
     return folded
-
-
-def band_keys(sigs: Signatures) -> Ids:
-    """One 63-bit key per row and band (a row's band values mixed with the band's number):
-    rows sharing a key share that band's four values, up to a collision that verification
-    catches. An engine that keeps its data in a database looks candidates up by these."""
-    out = np.empty((len(sigs), BANDS), dtype=np.int64)
-    for band in range(BANDS):
-        mixed = _band(sigs, band)[1] ^ np.uint64(((band + 1) * 0xBF58476D1CE4E5B9) % (1 << 64))
-        out[:, band] = (mixed >> np.uint64(1)).astype(np.int64)
-    return out

@@ -100,7 +100,7 @@ def search(
     if query_vectors is not None and len(query_vectors) != len(queries):
         raise ValueError(f"{len(query_vectors)} query vectors for {len(queries)} queries")
     checked = filters.checked()  # a bad date fails even where nothing would be searched
-    if engine.counts()[1] == 0:
+    if not engine.searchable():
         return [[] for _ in queries]
     qvecs = query_vectors
     if qvecs is None and mode != "lexical":

@@ -285,3 +285,42 @@ def test_info_counts_what_is_held(engines: Engines) -> None:
     info = engines.reopen(engine).info(files=True)
     assert (info["documents"], info["passages"], info["vectors"]) == (2, 6, 6)
     assert [sorted(g) for g in info["duplicates"]["article_groups"]] == [["copy", "harbour"]]
+
+
+def test_a_copy_written_later_joins_its_group(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm")
+    write(engine, "copy")
+    copies = [p.id for p in engine.passages("copy")]
+    originals = [p.id for p in engine.passages("harbour")]
+    reps = engine.representatives(np.asarray(copies, np.int64)).tolist()
+    assert reps == engine.representatives(np.asarray(originals, np.int64)).tolist()
+    assert reps == originals  # the stored passages head their groups
+
+
+PROXIMITY_TEXTS = {
+    "close": "Floods reached the old town by night after the storm.",
+    "apart": "The storm began in the north. Roads were closed and trains were late. "
+    "Many days later, floods came to a town in the south.",
+    "other": "The town council met to discuss the budget for schools and roads.",
+}
+
+
+def test_proximity_agrees_with_the_local_engine(engines: Engines) -> None:
+    """How closely each passage holds the query's terms, against the local engine as oracle
+    (Milvus estimates the IDFs from its BM25 scores; the local engine knows them)."""
+    engine, oracle = engines.make(), LocalEngine()
+    for target in (engine, oracle):
+        entries = [entry(d, t) for d, t in PROXIMITY_TEXTS.items()]
+        with target.writer(SETTINGS) as writer:
+            writer.write([e for e, _ in entries], np.concatenate([v for _, v in entries]))
+    key = {(p.doc_id, p.ordinal): p.id for p in all_passages(oracle)}
+    passages = all_passages(engine)
+    ids = np.asarray([p.id for p in passages], np.int64)
+    same = np.asarray([key[p.doc_id, p.ordinal] for p in passages], np.int64)
+    for query in ("storm floods town", "budget schools", "floods", "zebra storm"):
+        scores = engine.proximity(query, ids)
+        assert scores is not None
+        np.testing.assert_allclose(scores, oracle.proximity(query, same), atol=0.02)
+    close = [i for i, p in enumerate(passages) if p.doc_id == "close"]
+    assert scores[close[0]] > 0  # zebra is unknown: a share, never all of the weight

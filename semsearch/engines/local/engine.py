@@ -67,6 +67,9 @@ class LocalEngine:
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
 
+    def searchable(self) -> bool:
+        return self.store.counts()[1] > 0
+
     def has_documents(self, doc_ids: Sequence[str]) -> list[bool]:
         return [self.store.has_document(d) for d in doc_ids]
 

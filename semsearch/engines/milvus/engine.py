@@ -13,9 +13,9 @@ from ...errors import IndexFormatError, SemsearchError
 from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
 from ..base import Candidates, IndexSettings, Ranked
 from . import expressions as ex
-from . import schema, writer
+from . import proximity, schema, writer
 from .address import Address, is_milvus
-from .collections import QUERY_ROWS, Collections
+from .collections import IN_LIST, QUERY_ROWS, Collections
 
 
 class MilvusEngine(Collections):
@@ -36,6 +36,10 @@ class MilvusEngine(Collections):
         return self.count("documents", ex.both("part == 0", visible)), self.count(
             "passages", visible
         )
+
+    def searchable(self) -> bool:
+        # A Milvus search over no rows returns none: asking is cheaper than counting them.
+        return self._settings is not None
 
     def has_documents(self, doc_ids: Sequence[str]) -> list[bool]:
         found = {
@@ -263,7 +267,34 @@ class MilvusEngine(Collections):
         return out
 
     def proximity(self, query: str, ids: Ids) -> Scores | None:
-        return None  # Milvus keeps no term positions
+        """As the local engine's, from the candidates' stored terms and IDFs estimated from
+        Milvus's BM25 scores (see ``proximity``): two requests per query."""
+        words = list(dict.fromkeys(self.tokenizer.terms(query)))
+        pids = [int(i) for i in ids]
+        if not words or not pids or self._settings is None:
+            return np.zeros(len(pids), dtype=np.float32)
+        stored = {
+            r["pid"]: r["terms"].split() for r in self.rows_in("passages", "pid", pids, ["terms"])
+        }
+        scores: dict[str, dict[int, float]] = {w: {} for w in words}
+        with self._errors():
+            for i in range(0, len(pids), IN_LIST):
+                chunk = pids[i : i + IN_LIST]
+                found = self.client.search(
+                    self.names["passages"],
+                    data=words,
+                    anns_field="sparse",
+                    limit=len(chunk),
+                    filter=f"pid in {ex.numbers(chunk)}",
+                    output_fields=["pid"],
+                    search_params={"metric_type": "BM25"},
+                )
+                for word, hits in zip(words, found, strict=True):
+                    scores[word].update((h["entity"]["pid"], abs(h["distance"])) for h in hits)
+        idf = proximity.estimate_idf(scores, stored)
+        passages = max(int((self.meta("state") or {}).get("next_pid", 1)) - 1, len(stored))
+        unseen = float(np.log1p((passages + 0.5) / 0.5))
+        return proximity.shares(words, idf, [stored.get(p) for p in pids], unseen)
 
     # -- changes -----------------------------------------------------------------------------
 

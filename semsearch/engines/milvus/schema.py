@@ -29,7 +29,6 @@ CHUNK_CHARS = VARCHAR_BYTES // 4
 MAX_ID_BYTES = 1024
 MAX_SOURCE_BYTES = 8192
 SIGNATURE = 64
-BANDS = 16
 KEYS = {"passages": "pid", "documents": "row"}
 """Each collection's primary key: int64 numbers from the meta record's counters."""
 PAD = "pad"
@@ -68,7 +67,6 @@ def create(client: MilvusClient, prefix: str, dimension: int, index_type: str) -
         s.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE_BYTES)
         s.add_field("key", DataType.VARCHAR, max_length=128)
         s.add_field("dup_of", DataType.INT64)
-        s.add_field("bands", DataType.ARRAY, element_type=DataType.INT64, max_capacity=BANDS)
         s.add_field("sig", DataType.ARRAY, element_type=DataType.INT64, max_capacity=SIGNATURE)
         s.add_field("txn", DataType.INT64)
         s.add_field("retired", DataType.INT64)

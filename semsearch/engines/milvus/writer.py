@@ -30,6 +30,10 @@ from .collections import Collections
 LEASE_SECONDS = 1800
 """A pending write untouched this long was abandoned (its process died) and is rolled back."""
 INSERT_ROWS = 512
+SEARCH_ROWS = 512
+"""Query vectors per search request."""
+NEIGHBOURS = 16
+"""Nearest stored passages checked as near-duplicate candidates of each new one."""
 
 
 def bind(engine: Collections, settings: IndexSettings) -> None:
@@ -154,49 +158,50 @@ class MilvusWriter:
 
     def _group(self, texts: Sequence[str], rows: list[dict[str, Any]]) -> None:
         """Near-duplicate groups of new passages: each joins the group of a stored passage or
-        an earlier new one it nearly copies (MinHash of word 3-shingles, as the local engine)."""
+        an earlier new one it nearly copies (MinHash of word 3-shingles at the local engine's
+        threshold). Stored candidates are each new passage's nearest vectors: a passage that
+        nearly copies another embeds next to it, and a vector search is what Milvus indexes,
+        where a lookup by LSH band key would scan every row."""
         if not rows:
             return
         sigs = minhash.signatures(texts)
-        keys = minhash.band_keys(sigs)
         pids = [r["pid"] for r in rows]
         rows_, heads = minhash.near_duplicate_rows(sigs)
         label = {pids[i]: pids[j] for i, j in zip(rows_.tolist(), heads.tolist(), strict=True)}
-        stored = self._sharing_bands(keys)
-        by_key: dict[int, list[dict[str, Any]]] = {}
-        for s in stored:
-            for k in s["bands"]:
-                by_key.setdefault(int(k), []).append(s)
         group: dict[int, int] = {}
-        for row, sig, band in zip(rows, sigs, keys, strict=True):
+        for row, sig, near in zip(rows, sigs, self._neighbours(rows), strict=True):
             matches = {
                 s["dup_of"] or s["pid"]
-                for k in band.tolist()
-                for s in by_key.get(k, ())
+                for s in near
                 if np.count_nonzero(np.asarray(s["sig"], np.uint32) == sig) / minhash.NUM_PERM
                 >= minhash.THRESHOLD
             }
             if matches:
                 head = label.get(row["pid"], row["pid"])
                 group[head] = min(matches | {group.get(head, min(matches))})
-        for row, sig, band in zip(rows, sigs, keys, strict=True):
+        for row, sig in zip(rows, sigs, strict=True):
             head = label.get(row["pid"], row["pid"])
             rep = group.get(head, head)
             row["dup_of"] = 0 if rep == row["pid"] else rep
             row["sig"] = sig.astype(np.int64).tolist()
-            row["bands"] = band.tolist()
 
-    def _sharing_bands(self, keys: np.ndarray) -> list[dict[str, Any]]:
-        unique = np.unique(keys).tolist()
-        fields = ["pid", "dup_of", "sig", "bands"]
-        # This write's earlier batches count too: they are hidden from others, not from it.
+    def _neighbours(self, rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Per new row, the stored passages nearest its vector, with their groups and
+        signatures (this write's earlier batches count: they are hidden from others only)."""
         scope = f"({self._reading()}) or (txn == {self.txn})"
-        found: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(unique), 256):
-            expr = ex.both(f"array_contains_any(bands, {ex.numbers(unique[i : i + 256])})", scope)
-            for r in self.engine.rows("passages", expr, fields):
-                found[r["pid"]] = r
-        return list(found.values())
+        out: list[list[dict[str, Any]]] = []
+        for i in range(0, len(rows), SEARCH_ROWS):
+            found = self.engine.client.search(
+                self.engine.names["passages"],
+                data=[r["vector"] for r in rows[i : i + SEARCH_ROWS]],
+                anns_field="vector",
+                limit=NEIGHBOURS,
+                filter=scope,
+                output_fields=["pid", "dup_of", "sig"],
+                search_params={"metric_type": "IP"},
+            )
+            out.extend([h["entity"] for h in hits] for hits in found)
+        return out
 
 
 def engine_visible(engine: Collections) -> str:

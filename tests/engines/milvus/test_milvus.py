@@ -267,5 +267,30 @@ def test_copy_moves_an_index_between_engines_without_embedding(
     for mode in modes:
         assert results(bundled, mode) == results(back, mode), mode
     assert results(bundled, "dense") == results(there, "dense")
+    for mode in modes:  # Milvus's BM25 and estimated proximity rank as the local engine does
+        assert [r[:3] for r in results(there, mode)] == [r[:3] for r in results(bundled, mode)]
     refused = runner.invoke(cli, ["copy", there, there])
     assert refused.exit_code != 0 and "one index" in refused.output
+
+
+def test_a_near_copy_added_later_joins_the_stored_group(tmp_path: Path, embedder: Embedder) -> None:
+    """Stored candidates are found by vector: a near-copy (one word changed) embeds next to
+    its original and, its MinHash signature agreeing, joins the original's group."""
+    story = (
+        "The regional council approved a new flood barrier for the river port on Tuesday. "
+        "Engineers said the barrier would protect four thousand homes from winter storms, "
+        "and work is due to start in the spring after a final public consultation ends."
+    )
+    index = Index(model=embedder, engine=f"milvus://{tmp_path}/dups.db")
+    index.add(Document.create(story, id="original"))
+    index.add(Document.create("Bakers in the old town held a bread festival.", id="bread"))
+    index.add(Document.create(story.replace("Tuesday", "Wednesday"), id="copy"))
+    engine = index._engine
+    groups = {
+        p.doc_id: engine.representatives(np.asarray([p.id], np.int64)).tolist()[0]
+        for doc in ("original", "copy", "bread")
+        for p in index.passages(doc)
+    }
+    assert groups["copy"] == groups["original"] != groups["bread"]
+    hits = index.search("flood barrier for the river port", k=5)
+    assert [h.doc_id for h in hits].count("original") + [h.doc_id for h in hits].count("copy") == 1
