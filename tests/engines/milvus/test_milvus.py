@@ -3,6 +3,10 @@ the Index, CLI and demo over Milvus Lite (embedded and served), and abandoned wr
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -226,6 +230,35 @@ def test_the_demo_serves_a_milvus_index(lite_index: str) -> None:
         assert not answer["abstained"] and answer["citations"]
     finally:
         app.close()
+
+
+def test_the_demo_command_serves_an_index_on_a_milvus_server(milvus_server: str) -> None:
+    """`semsearch demo --index milvus://127.0.0.1:PORT/NAME` in its own process, as a user
+    starts it against a cluster: it prints its URL and answers there."""
+    location = milvus_server + "/cli_demo"
+    copied = CliRunner().invoke(cli, ["copy", str(ROOT / "indexes" / "news"), location])
+    assert copied.exit_code == 0, copied.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    command = [sys.executable, "-m", "semsearch", "demo", "--index", location]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server is up (or the command dies)
+        assert line.startswith(f"semsearch demo: http://127.0.0.1:{port}/"), line
+        from gradio_client import Client
+
+        answer = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            "Why did the Afghan migrants die crossing into Iran?", api_name="/ask"
+        )
+        assert not answer["abstained"] and answer["citations"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_reopening_needs_an_index_there(tmp_path: Path) -> None:
