@@ -268,7 +268,7 @@ class MilvusEngine(Collections):
 
     def proximity(self, query: str, ids: Ids) -> Scores | None:
         """As the local engine's, from the candidates' stored terms and IDFs estimated from
-        Milvus's BM25 scores (see ``proximity``): two requests per query."""
+        Milvus's BM25 scores (see ``proximity``): three requests per query."""
         words = list(dict.fromkeys(self.tokenizer.terms(query)))
         pids = [int(i) for i in ids]
         if not words or not pids or self._settings is None:
