@@ -11,6 +11,8 @@ B = 0.75
 # bm25s's r"(?u)\b\w\w+\b", without the boundary checks: a greedy run of two or more word
 # characters can only start and end at a word boundary, so the matches are the same, found faster.
 WORD = re.compile(r"\w\w+")
+PROXIMITY_WINDOW = 10
+"""Terms (after stopwords) a window spans for proximity, in every engine: about half a sentence."""
 
 
 class Tokenizer:

@@ -19,10 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ...types import Scores
-from ..terms import K1, B
-
-WINDOW = 10
-"""As the local engine's PROXIMITY_WINDOW: terms a window spans, about half a sentence."""
+from ..terms import K1, PROXIMITY_WINDOW, B
 
 
 def estimate_idf(
@@ -65,7 +62,7 @@ def shares(
     passages: Sequence[Sequence[str] | None],
     unseen_idf: float,
     *,
-    window: int = WINDOW,
+    window: int = PROXIMITY_WINDOW,
 ) -> Scores:
     """Per passage (its stored terms in order; None if unknown): the largest share of the
     query's IDF weight, each distinct term once, that ``window`` consecutive terms hold. A

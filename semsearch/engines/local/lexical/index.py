@@ -11,14 +11,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ....types import Ids, Scores
-from ...terms import K1, WORD, B, Tokenizer
+from ...terms import K1, PROXIMITY_WINDOW, WORD, B, Tokenizer
 from . import files as lexical_files
 from . import matrix as bm25_matrix
 
 Terms = npt.NDArray[np.int32]
 
-PROXIMITY_WINDOW = 10
-"""Terms (after stopwords) a passage window spans for proximity: about half a sentence."""
 # Joins lowercased texts so one regex pass tokenises a batch: uppercase, so never a word of theirs.
 _SEP = "QQSEPQQ"
 _BATCH = 4096
