@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from .answers import Answer, AnswerContext, Answerer, SentenceAnswerer
 from .embeddings import DEFAULT_MODEL, Backend, Embedder
-from .embeddings.embedder import canonical_model_name, loading_backend, precision_of
+from .embeddings.embedder import (
+    canonical_model_name,
+    loading_backend,
+    precision_of,
+    recorded_model,
+)
 from .engines import Engine, IndexSettings, is_milvus, new_engine, open_engine
 from .errors import InputError, ModelMismatchError, SemsearchError
 from .indexing import AddReport, add_documents
@@ -353,8 +358,9 @@ class Index:
         if isinstance(model, Embedder):
             embedder = model
         else:
-            chosen = backend or loading_backend(built.model, built.backend)
-            embedder = Embedder(built.model, backend=chosen)
+            name = built.model if model is not None else recorded_model(built.model, str(path))
+            chosen = backend or loading_backend(name, built.backend)
+            embedder = Embedder(name, backend=chosen)
         if embedder.precision != precision_of(built.backend):
             raise ModelMismatchError(
                 f"{path}: index was built with the {built.backend} backend, whose vectors "

@@ -162,10 +162,16 @@ class Filters:
 
     def checked(self) -> Filters:
         """The same filters with dates as ``YYYY-MM-DD`` strings and lists as tuples (hashable,
-        so an engine can cache what they select); a bad date is an ``InputError``."""
+        so an engine can cache what they select); a bad date, or ``date_from`` after
+        ``date_to`` (a range nothing falls in), is an ``InputError``."""
+        date_from = _iso_date(self.date_from, "date_from")
+        date_to = _iso_date(self.date_to, "date_to")
+        if date_from is not None and date_to is not None and date_from > date_to:
+            problem = f"date_from {date_from} is after date_to {date_to}: no date is in that range"
+            raise InputError(None, problem)
         return Filters(
-            date_from=_iso_date(self.date_from, "date_from"),
-            date_to=_iso_date(self.date_to, "date_to"),
+            date_from=date_from,
+            date_to=date_to,
             sources=None if self.sources is None else tuple(self.sources),
             doc_ids=None if self.doc_ids is None else tuple(self.doc_ids),
         )

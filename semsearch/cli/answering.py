@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
+from .base import INDEX_OPTION, LOAD_MODEL_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
     from ..answers.compose import Answer
@@ -22,6 +22,7 @@ CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 @cli.command("ask")
 @click.argument("question")
 @INDEX_OPTION
+@LOAD_MODEL_OPTION
 @click.option(
     "-k",
     "k",
@@ -32,7 +33,9 @@ CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @filter_options
-def ask_command(question: str, index_dir: Path, k: int, as_json: bool, filters: Filters) -> None:
+def ask_command(
+    question: str, index_dir: Path, k: int, as_json: bool, filters: Filters, model: str | None
+) -> None:
     """Answer QUESTION with quotes from the indexed articles, each cited as [n].
 
     When the articles do not answer it, says so (and, with --json, "abstained" is true).
@@ -42,7 +45,7 @@ def ask_command(question: str, index_dir: Path, k: int, as_json: bool, filters: 
 
     from ..index import Index
 
-    index = Index.load(index_dir)
+    index = Index.load(index_dir, model=model)
     with _warnings_to_stderr():
         answer = index.ask(question, k=k, filters=filters)
     if as_json:

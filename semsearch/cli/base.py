@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import click
 
-from ..errors import SemsearchError, SemsearchWarning, SkippedInputWarning
+from ..errors import InputError, SemsearchError, SemsearchWarning, SkippedInputWarning
 
 
 class CommandError(click.ClickException):
@@ -110,6 +110,15 @@ INDEX_OPTION = click.option(
 )
 
 
+LOAD_MODEL_OPTION = click.option(
+    "--model",
+    "model",
+    metavar="MODEL",
+    help="The embedding model the index was built with, needed only when that is a local "
+    "path: a path an index records is never loaded unless given here.",
+)
+
+
 def shown(location: Path | str) -> str:
     """An index location as printed: a Milvus address without its password or token."""
     if isinstance(location, str):
@@ -128,6 +137,15 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         from ..types import Filters
 
+        if (
+            date_from
+            and date_to
+            and dt.date.fromisoformat(date_from) > dt.date.fromisoformat(date_to)
+        ):
+            problem = (
+                f"--date-from {date_from} is after --date-to {date_to}: no date is in that range"
+            )
+            raise InputError(None, problem)  # before the index and its model are loaded
         filters = Filters(date_from=date_from, date_to=date_to, sources=list(source) or None)
         return command(*args, filters=filters, **kw)
 

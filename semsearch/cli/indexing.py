@@ -12,7 +12,15 @@ import click
 
 from .. import engines
 from ..errors import SemsearchError
-from .base import INDEX_OPTION, IndexLocation, _plural, _warnings_to_stderr, cli, shown
+from .base import (
+    INDEX_OPTION,
+    LOAD_MODEL_OPTION,
+    IndexLocation,
+    _plural,
+    _warnings_to_stderr,
+    cli,
+    shown,
+)
 
 # Duplicate article groups printed by ``info`` (``--json`` gives them all).
 ARTICLE_GROUPS_SHOWN = 10
@@ -196,18 +204,19 @@ def _prepare_search_backend(index: Index) -> None:
 
 @cli.command("info")
 @INDEX_OPTION
+@LOAD_MODEL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option(
     "--check-recall",
     is_flag=True,
     help="Measure recall@10 of vector search against exact search (query-like probes).",
 )
-def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
+def info_command(index_dir: Path, as_json: bool, check_recall: bool, model: str | None) -> None:
     """Describe an index: model, counts, chunking, vector index and file sizes (without
     loading the model)."""
     from ..index import Index
 
-    index = Index.load(index_dir)
+    index = Index.load(index_dir, model=model)
     info = index.info(files=True, check_recall=check_recall)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
@@ -233,12 +242,13 @@ def info_command(index_dir: Path, as_json: bool, check_recall: bool) -> None:
 @cli.command("remove")
 @click.argument("doc_ids", nargs=-1, required=True)
 @INDEX_OPTION
-def remove_command(doc_ids: tuple[str, ...], index_dir: Path) -> None:
+@LOAD_MODEL_OPTION
+def remove_command(doc_ids: tuple[str, ...], index_dir: Path, model: str | None) -> None:
     """Remove the documents with ids DOC_IDS; an unknown id fails and changes nothing."""
     engines.check_writable(index_dir)
     from ..index import Index
 
-    index = Index.load(index_dir)
+    index = Index.load(index_dir, model=model)
     passages = index.remove(doc_ids)
     index.save(index_dir)
     click.echo(

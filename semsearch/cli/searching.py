@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, _warnings_to_stderr, cli, filter_options
+from .base import INDEX_OPTION, LOAD_MODEL_OPTION, _warnings_to_stderr, cli, filter_options
 
 if TYPE_CHECKING:
     from ..types import Filters, Hit
@@ -26,6 +26,7 @@ BATCH_HIT_KEYS = ("rank", "score", "doc_id", "passage_id", "title", "start", "en
 @cli.command("search")
 @click.argument("query", required=False)
 @INDEX_OPTION
+@LOAD_MODEL_OPTION
 @click.option(
     "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per query."
 )
@@ -53,6 +54,7 @@ def search_command(
     queries: Path | None,
     mode: str,
     rerank: str | None,
+    model: str | None,
 ) -> None:
     """Find the K passages that best match QUERY, best first.
 
@@ -70,7 +72,7 @@ def search_command(
 
     from ..index import Index
 
-    index = Index.load(index_dir)
+    index = Index.load(index_dir, model=model)
     options: dict[str, Any] = {"filters": filters, "mode": mode}
     if rerank is not None:
         from ..retrieval.rerank import Reranker

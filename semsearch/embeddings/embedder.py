@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -49,6 +50,25 @@ def canonical_model_name(model: str) -> str:
         return DEFAULT_MODEL
     path = Path(model)
     return str(path.resolve()) if path.exists() else model
+
+
+# A model name of the hub's "organisation/name" form: nothing else a manifest names is loaded.
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def recorded_model(name: str, where: str) -> str:
+    """The model a saved index records, if semsearch may load it without being told: the
+    bundled model or a hub name. A saved index is data from someone else: a filesystem path it
+    names is loaded only when the caller passes it (``model=``, ``--model``)."""
+    if name in _BUNDLED_ALIASES:
+        return DEFAULT_MODEL
+    if _HUB_NAME.match(name) and ".." not in name and not Path(name).exists():
+        return name
+    raise SemsearchError(
+        f"{where}: the index records the model {name!r}, which is not the bundled model or a "
+        "hub name (organisation/name); semsearch loads a model from a path only when you pass "
+        "it: Index.load(path, model=...) or --model"
+    )
 
 
 def batch_threads() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import fnmatch
 import json
 import os
 import re
@@ -17,17 +16,21 @@ import charset_normalizer
 
 from ..errors import InputError, SemsearchWarning, SkippedInputWarning
 from ..types import Document
-from .news import normalize_date, parse_news_page
+from .html import html_document
+from .news import normalize_date, parse_news_page, unreadable_date
+from .paths import (
+    HTML_SUFFIXES,
+    JSONL_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    named_path_error,
+    open_input,
+    walk,
+)
 
 # Whole-file formats are held in memory (and trafilatura builds a tree several times the size),
 # so one stray multi-gigabyte dump must not take the process down. JSONL is streamed instead and
 # the limit bounds a single line.
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
-
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
-HTML_SUFFIXES = frozenset({".html", ".htm"})
-JSONL_SUFFIXES = frozenset({".jsonl"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
 # JSONL field names, first match wins: "_id" is BEIR's corpus format, "body"/"content" and
 # "published"/"publish_date" are what news dumps (RealTime QA among them) call text and date.
@@ -64,7 +67,9 @@ def read_articles(
     Directories are walked recursively (hidden entries skipped); ``include``/``exclude`` are
     fnmatch patterns on the path relative to the directory (default: every supported type). A
     walked file that cannot be read is skipped with a SkippedInputWarning unless ``strict``;
-    a file named explicitly always raises InputError. A JSONL file is streamed, so when its
+    a file named explicitly always raises InputError. A walked FIFO, socket or device is always
+    skipped with a SkippedInputWarning, and no file is ever waited on: a pipe swapped in for a
+    file after the walk listed it is refused, not read. A JSONL file is streamed, so when its
     line N is bad the documents of lines before N have already been yielded (Index.add then
     rolls back the whole call); in a non-strict directory walk such a file is checked first and
     skipped whole.
@@ -76,7 +81,7 @@ def read_articles(
     for given in paths:
         path = os.fspath(given)
         if os.path.isdir(path):
-            for file in _walk(path, include=include, exclude=exclude):
+            for file in walk(path, include=include, exclude=exclude):
                 try:
                     if not strict and Path(file).suffix.lower() in JSONL_SUFFIXES:
                         # A skipped file is skipped whole: check every line before yielding
@@ -92,10 +97,8 @@ def read_articles(
                     warnings.warn(SkippedInputWarning(str(err)), stacklevel=2)
         elif os.path.isfile(path):
             yield from _read_file(path, max_file_bytes=max_file_bytes)
-        elif os.path.lexists(path):
-            raise InputError(path, "not a regular file or directory")
         else:
-            raise InputError(path, "no such file or directory")
+            raise named_path_error(path)
 
 
 def list_inputs(
@@ -110,13 +113,11 @@ def list_inputs(
     for given in paths:
         path = os.fspath(given)
         if os.path.isdir(path):
-            out.extend((file, False) for file in _walk(path, include=include, exclude=exclude))
+            out.extend((file, False) for file in walk(path, include=include, exclude=exclude))
         elif os.path.isfile(path):
             out.append((path, True))
-        elif os.path.lexists(path):
-            raise InputError(path, "not a regular file or directory")
         else:
-            raise InputError(path, "no such file or directory")
+            raise named_path_error(path)
     return out
 
 
@@ -141,23 +142,6 @@ def read_text(
     return [Document.create(body, title=title, source=source)]
 
 
-def _walk(root: str, *, include: Sequence[str], exclude: Sequence[str]) -> Iterator[str]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        # Sorting in place also fixes the order os.walk descends in.
-        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = os.path.join(dirpath, name)
-            relative = Path(os.path.relpath(full, root)).as_posix()
-            if include:
-                wanted = any(fnmatch.fnmatch(relative, pattern) for pattern in include)
-            else:
-                wanted = Path(name).suffix.lower() in SUPPORTED_SUFFIXES
-            if wanted and not any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
-                yield full
-
-
 def _read_file(path: str, *, max_file_bytes: int) -> Iterator[Document]:
     suffix = Path(path).suffix.lower()
     if suffix in JSONL_SUFFIXES:
@@ -166,11 +150,11 @@ def _read_file(path: str, *, max_file_bytes: int) -> Iterator[Document]:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise InputError(path, f"unsupported file type {suffix or '(none)'!r}; use {supported}")
+    handle, status = open_input(path)
     try:
-        with open(path, "rb") as handle:
-            stat = os.fstat(handle.fileno())
-            if stat.st_size > max_file_bytes:
-                raise _too_large(path, stat.st_size, max_file_bytes)
+        with handle:
+            if status.st_size > max_file_bytes:
+                raise _too_large(path, status.st_size, max_file_bytes)
             # Read one byte past the limit: the file may have grown since fstat.
             data = handle.read(max_file_bytes + 1)
     except OSError as exc:
@@ -179,9 +163,9 @@ def _read_file(path: str, *, max_file_bytes: int) -> Iterator[Document]:
         raise _too_large(path, len(data), max_file_bytes)
     text = _normalize_newlines(_decode(data, path))
     if suffix in HTML_SUFFIXES:
-        yield _html_document(text, path=path)
+        yield html_document(text, path=path)
         return
-    articles = parse_news_page(text, source=path, mtime=stat.st_mtime)
+    articles = parse_news_page(text, source=path, mtime=status.st_mtime)
     if articles:
         for article in articles:
             yield replace(article, metadata={**article.metadata, "path": path})
@@ -247,46 +231,12 @@ def _split_title(text: str) -> tuple[str | None, str]:
     return title, rest
 
 
-def _html_document(html: str, *, path: str) -> Document:
-    # Imported here: trafilatura (with lxml, htmldate, courlan) takes a quarter of a second to
-    # import, which every user of semsearch would pay even without an HTML file in sight.
-    import trafilatura
-
-    result = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_images=False
-    )
-    if result is None:
-        raise InputError(path, "no main text found in the HTML")
-    # trafilatura 1.x returns a dict, 2.x a Document object.
-    fields: dict[str, Any] = result if isinstance(result, dict) else result.as_dict()
-    text = _normalize_newlines(fields.get("text") or "").strip()
-    title = (fields.get("title") or "").strip()
-    # trafilatura keeps the <h1> as the first line of the text; the headline is not body.
-    first, _, rest = text.partition("\n")
-    if title and first.strip() == title and rest.strip():
-        text = rest.strip()
-    if not text:
-        raise InputError(path, "no main text found in the HTML")
-    metadata: dict[str, Any] = {"path": path}
-    for key in ("author", "sitename", "description"):
-        if fields.get(key):
-            metadata[key] = fields[key]
-    date = fields.get("date")
-    return Document.create(
-        text,
-        title=title or Path(path).stem,
-        source=path,
-        url=fields.get("url") or None,
-        date=normalize_date(date) if isinstance(date, str) else None,
-        metadata=metadata,
-    )
-
-
 def _jsonl_documents(path: str, *, max_line_bytes: int) -> Iterator[Document]:
     warned = False
     seen_any = False
+    handle, _ = open_input(path)
     try:
-        with open(path, "rb") as handle:
+        with handle:
             # readline with a cap keeps memory bounded even for a file without newlines.
             lines = iter(lambda: handle.readline(max_line_bytes + 1), b"")
             for number, raw in enumerate(lines, start=1):
@@ -346,6 +296,8 @@ def _jsonl_document(line: str, *, path: str, number: int) -> Document:
         date = normalize_date(raw_date) if isinstance(raw_date, str) else None
         if date is None:
             metadata["date_raw"] = raw_date
+            place = f"the {date_key!r} field"
+            warnings.warn(unreadable_date(f"{path}:{number}", raw_date, place), stacklevel=5)
     title, url = record.get("title"), record.get("url")
     return Document.create(
         _normalize_newlines(record[text_key]).strip(),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from dataclasses import dataclass, field
 
+from ..errors import SemsearchWarning
 from ..types import Document
 
 # Month names are matched by hand rather than with strptime("%B"), whose names follow the
@@ -112,7 +114,14 @@ DATELINE_RE = re.compile(
 
 def normalize_date(value: str) -> str | None:
     """``YYYY-MM-DD`` for an absolute date ("24 April 2022", "2022/04/24", ...), else None."""
+    return parse_absolute_date(value)[1]
+
+
+def parse_absolute_date(value: str) -> tuple[bool, str | None]:
+    """Whether ``value`` is written as an absolute date, and its ``YYYY-MM-DD`` when that is a
+    real day ("2024-13-45" is written as one, but is none)."""
     value = value.strip()
+    shaped = False
     for pattern in ABSOLUTE_DATE_RES:
         match = pattern.fullmatch(value)
         if not match:
@@ -121,11 +130,21 @@ def normalize_date(value: str) -> str | None:
         month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text.lower())
         if month is None:
             continue
+        shaped = True
         try:
-            return dt.date(int(match["y"]), month, int(match["d"])).isoformat()
+            return True, dt.date(int(match["y"]), month, int(match["d"])).isoformat()
         except ValueError:
             continue
-    return None
+    return shaped, None
+
+
+def unreadable_date(
+    where: str, value: object, place: str, *, dated: bool = False
+) -> SemsearchWarning:
+    """The warning for a date that cannot be read: ``where`` (file, and line) and ``place`` (the
+    field or line holding it) name it; ``dated`` when the document has a date from elsewhere."""
+    outcome = "its date is taken from elsewhere" if dated else "the document is kept without a date"
+    return SemsearchWarning(f"{where}: unreadable date {value!r} in {place}; {outcome}")
 
 
 @dataclass
@@ -133,6 +152,8 @@ class _DateLine:
     raw: str
     date: str | None
     approximate: bool
+    unreadable: str | None = None
+    """The date as written, when it looks like one (a digit in it) but is no real day."""
 
 
 def _date_line(line: str, *, mtime: float | None, strict: bool) -> _DateLine | None:
@@ -150,11 +171,16 @@ def _date_line(line: str, *, mtime: float | None, strict: bool) -> _DateLine | N
         seconds = n * RELATIVE_UNIT_SECONDS[relative["unit"].lower()]
         instant = dt.datetime.fromtimestamp(mtime - seconds, tz=dt.timezone.utc)
         return _DateLine(line, instant.date().isoformat(), True)
-    date = normalize_date(when)
+    shaped, date = parse_absolute_date(when)
     if date is not None:
         return _DateLine(line, date, False)
-    if match["verb"] and not strict and len(when) <= MAX_UNPARSED_DATE_CHARS:
-        return _DateLine(line, None, False)
+    if strict:
+        return None
+    # "Updated 2024-13-45" or a bare "9999-99-99" under a headline is a date line all the same,
+    # only not one that can be read; "Updated by our staff" is furniture without a date.
+    if shaped or (match["verb"] and len(when) <= MAX_UNPARSED_DATE_CHARS):
+        unreadable = when if shaped or any(c.isdigit() for c in when) else None
+        return _DateLine(line, None, False, unreadable)
     return None
 
 
@@ -234,6 +260,12 @@ def _article(
     metadata: dict[str, str] = {}
     if chosen is not None:
         metadata["updated_raw"] = chosen.raw
+    bad = next(((d.raw, d.unreadable) for d in dates if d.unreadable is not None), None)
+    if dated is None and bad is not None:
+        line, value = bad
+        metadata["date_raw"] = value
+        place = f"the line {line!r} under {header.title!r}"
+        warnings.warn(unreadable_date(source, value, place), stacklevel=4)
     if header.captions:
         metadata["caption"] = " ".join(header.captions)
     return Document.create(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,61 @@ def test_missing_parent_of_index_dir_fails(tmp_path: Path) -> None:
     assert_one_error(result.stderr, str(tmp_path / "no"), "does not exist")
 
 
+def test_fifos_and_sockets_in_a_directory_are_skipped_with_a_warning_each(
+    embedder: Embedder,
+) -> None:
+    # A Unix socket's path must fit in 108 bytes, which pytest's tmp_path does not promise.
+    base = Path(tempfile.mkdtemp(prefix="ss-", dir="/tmp"))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        pages = base / "pages"
+        copy_sample(pages)
+        os.mkfifo(pages / "pipe.txt")
+        server.bind(str(pages / "sock.md"))
+        result = run("index", pages, "--index", base / "index")
+        lines = result.stderr.splitlines()
+        assert lines[:2] == [
+            f"warning: {pages / 'pipe.txt'}: is a FIFO, not a regular file",
+            f"warning: {pages / 'sock.md'}: is a socket, not a regular file",
+        ]
+        assert lines[2].startswith("indexed 2 documents (2 new")
+        assert lines[2].endswith("; skipped 2 files")
+        assert len(lines) == 3
+    finally:
+        server.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_fifo_named_explicitly_fails(tmp_path: Path, embedder: Embedder) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    result = run("index", fifo, "--index", tmp_path / "index", code=1)
+    assert_one_error(result.stderr, f"{fifo}: is a FIFO, not a regular file or directory")
+    assert not (tmp_path / "index").exists()
+
+
+def test_a_date_that_is_no_day_warns_naming_file_line_and_value(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    dump = tmp_path / "dump.jsonl"
+    rows = [
+        {"id": "a", "text": "The council approved the harbour wall.", "date": "2024-02-10"},
+        {"id": "b", "text": "The mayor opened the new library.", "date": "9999-99-99"},
+    ]
+    dump.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = run("index", dump, "--index", tmp_path / "index")
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"warning: {dump}:2: unreadable date '9999-99-99' in the 'date' field; "
+        "the document is kept without a date"
+    )
+    assert lines[1].startswith("indexed 2 documents (2 new")
+    assert len(lines) == 2
+    hits = search_json(tmp_path / "index", "library", "-k", "1")["hits"]
+    assert (hits[0]["doc_id"], hits[0]["date"]) == ("b", None)
+    assert hits[0]["metadata"]["date_raw"] == "9999-99-99"
+
+
 # -- search -------------------------------------------------------------------------------------
 
 
@@ -264,6 +321,22 @@ def test_search_filters(index_dir: Path) -> None:
     data = search_json(index_dir, "Pakistan", "--date-to", "2022-12-31")
     assert {hit["title"] for hit in data["hits"]} == {RUSSIA}
     assert search_json(index_dir, "Pakistan", "--source", "*/elsewhere/*")["hits"] == []
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_reversed_date_range_fails_before_loading_the_index(tmp_path: Path, command: str) -> None:
+    # The index does not exist: the range is refused before anything is loaded.
+    args = ["--date-from", "2025-01-01", "--date-to", "2024-01-01"]
+    result = run(command, "Pakistan", "--index", tmp_path / "nowhere", *args, code=1)
+    assert_one_error(
+        result.stderr,
+        "--date-from 2025-01-01 is after --date-to 2024-01-01: no date is in that range",
+    )
+
+
+def test_a_single_day_range_is_no_error(index_dir: Path) -> None:
+    day = ["--date-from", "2022-04-24", "--date-to", "2022-04-24"]
+    assert {hit["title"] for hit in search_json(index_dir, "Pakistan", *day)["hits"]} == {RUSSIA}
 
 
 def test_long_query_succeeds_with_a_warning(index_dir: Path) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import re
 import shutil
 import tracemalloc
 import warnings
@@ -160,13 +161,15 @@ def test_jsonl_fields(tmp_path: Path) -> None:
     ]
     lines = [json.dumps(rows[0]), "", "   ", json.dumps(rows[1]), json.dumps(rows[2])]
     path = write(tmp_path / "docs.jsonl", "\n".join(lines) + "\n")
-    a, b, c = read_articles(path)
+    with pytest.warns(SemsearchWarning, match=re.escape(f"{path}:5: unreadable date 'sometime'")):
+        a, b, c = read_articles(path)
     assert (a.id, a.title, a.text, a.metadata["k"]) == ("4983", "T1", "Body one.", 1)
     assert (b.id, b.url, b.date, b.text) == ("b", "https://x.test/2", "2022-06-12", "Body two.")
     assert c.date is None and c.metadata["date_raw"] == "sometime" and c.metadata["lang"] == "en"
     assert [d.metadata["line"] for d in (a, b, c)] == [1, 4, 5]
     assert all(d.source == d.metadata["path"] == str(path) for d in (a, b, c))
-    assert [d.id for d in read_articles(path)] == [a.id, b.id, c.id]  # stable without an id
+    with pytest.warns(SemsearchWarning):
+        assert [d.id for d in read_articles(path)] == [a.id, b.id, c.id]  # stable without an id
 
 
 def test_jsonl_broken_lines(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ModelMismatchError, SemsearchError
+from ...errors import IndexFormatError, ModelMismatchError, SemsearchError
 from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
 from ..base import Candidates, DocumentPassages, IndexSettings, Ranked
 from ..terms import indexed_text
@@ -138,8 +138,11 @@ class LocalEngine:
         if found is None:
             return [_empty() for _ in query_vectors]
         vectors, allowed = found
+        if not np.isfinite(query_vectors).all():
+            raise SemsearchError("query vectors hold NaN or infinite values")
         scores, ids = vectors.search(query_vectors, n, allowed=allowed)
         keep = ids >= 0
+        self._finite(scores[keep], "vectors", "ann")
         return [Ranked(i[k], s[k]) for i, s, k in zip(ids, scores, keep, strict=True)]
 
     def lexical(self, queries: Sequence[str], n: int, filters: Filters) -> list[Ranked]:
@@ -147,7 +150,10 @@ class LocalEngine:
         if found is None:
             return [_empty() for _ in queries]
         allowed = found[1]
-        return [Ranked(*self.bm25.search(q, n, allowed=allowed)) for q in queries]
+        ranked = [Ranked(*self.bm25.search(q, n, allowed=allowed)) for q in queries]
+        for r in ranked:
+            self._finite(r.scores, "lexical")
+        return ranked
 
     def candidates(
         self, queries: Sequence[str], query_vectors: Matrix, n: int, filters: Filters
@@ -178,6 +184,8 @@ class LocalEngine:
                 else np.zeros(len(union), bool)
             )
             lexical = np.where(known, all_lex[pos] if len(all_ids) else 0.0, 0.0)
+            self._finite(lexical, "lexical")
+            self._finite(np.fromiter(cosine.values(), np.float64, len(cosine)), "vectors", "ann")
             out.append(
                 Candidates(
                     union,
@@ -187,6 +195,18 @@ class LocalEngine:
                 )
             )
         return out
+
+    def _finite(self, scores: Any, *parts: str) -> None:
+        """A NaN or infinite score can only come from a corrupt saved file (vectors are checked
+        finite when added, queries before they are searched): an error naming its files."""
+        if np.isfinite(scores).all():
+            return
+        saved = self._manifest["files"] if self.path and self._manifest else {}
+        files = [str(self.path / e["name"]) for p in parts for _, e in manifest.roles_of(saved, p)]
+        raise IndexFormatError(
+            f"{', '.join(sorted(files)) or parts[0]}: NaN or infinite scores at search; the "
+            "saved files are corrupt"
+        )
 
     def proximity(self, query: str, ids: Ids) -> Scores | None:
         return self.bm25.proximity(query, ids)

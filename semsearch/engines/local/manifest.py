@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import xxhash
 
 from ...errors import IndexFormatError, SemsearchError
+from .untrusted import open_regular, read_json
 
 # What each format version holds is in docs/file-format.md; versions 2-4 still load (a version 2
 # index as exact search only, their single lexical.npz and dedup.npz files, their exact vectors
@@ -39,6 +40,18 @@ _OURS = re.compile(
     r"^(vectors|ann|store|lexical|dedup)(-[a-z0-9]+)*\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz|npy)"
     r"(\.tmp)?$|^manifest\.json\.tmp$"
 )
+# What a manifest may name: one of our files, never a temporary one; and the roles naming them.
+_NAME = re.compile(
+    r"^(vectors|ann|store|lexical|dedup)(-[a-z0-9]+)*\.[0-9a-f]+-[0-9a-f]+\.(faiss|sqlite|npz|npy)$"
+)
+_ROLE = re.compile(
+    r"^((?:vectors|ann|store|lexical|dedup)(?:-[a-z0-9]+)*)\.(faiss|sqlite|npz|npy)$"
+)
+_HEX = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+# Bounds on what a manifest may be: far above any real one (a few KB, 4 levels deep).
+MANIFEST_BYTES = 1 << 20
+MANIFEST_DEPTH = 16
+MAX_FILE_BYTES = 1 << 50
 
 
 # Checksums guard against truncated, corrupted or swapped files (whoever can rewrite the files
@@ -49,10 +62,14 @@ CHECKSUM = "xxh3_128"
 
 
 def checksum_file(path: Path, algorithm: str = CHECKSUM) -> str:
+    with open_regular(path) as f:
+        return _checksum(f, algorithm)
+
+
+def _checksum(f: BinaryIO, algorithm: str) -> str:
     digest = CHECKSUMS[algorithm]()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: f.read(4 << 20), b""):
+        digest.update(block)
     return str(digest.hexdigest())
 
 
@@ -99,26 +116,41 @@ def locked(directory: Path) -> Iterator[None]:
 
 
 def write_generation(
-    directory: Path, writers: dict[str, Callable[[Path], None]], manifest: dict[str, Any]
+    directory: Path,
+    writers: dict[str, Callable[[Path], None]],
+    manifest: dict[str, Any],
+    verify: Callable[[dict[str, Path]], None] | None = None,
 ) -> dict[str, Any]:
     """Write one file per writer under a fresh name, then commit them with a new manifest
     (returned).
 
-    ``writers`` maps a role ("vectors.faiss") to a function that writes that file to a path.
+    ``writers`` maps a role ("vectors.faiss") to a function that writes that file to a path;
+    ``verify``, given the role -> path of the files written, may refuse them by raising before
+    the commit: they are removed and the previous generation stays.
     """
     generation = f"{time.time_ns():x}-{secrets.token_hex(4)}"
     files: dict[str, dict[str, Any]] = {}
-    for role, write in writers.items():
-        stem, ext = role.split(".", 1)
-        final = directory / f"{stem}.{generation}.{ext}"
-        tmp = final.with_name(final.name + ".tmp")
-        write(tmp)
-        _durable(tmp, final)
-        files[role] = {
-            "name": final.name,
-            "bytes": final.stat().st_size,
-            CHECKSUM: checksum_file(final),
-        }
+    written: dict[str, Path] = {}
+    try:
+        for role, write in writers.items():
+            stem, ext = role.split(".", 1)
+            final = directory / f"{stem}.{generation}.{ext}"
+            tmp = final.with_name(final.name + ".tmp")
+            write(tmp)
+            _durable(tmp, final)
+            written[role] = final
+            files[role] = {
+                "name": final.name,
+                "bytes": final.stat().st_size,
+                CHECKSUM: checksum_file(final),
+            }
+        if verify is not None:
+            verify(written)
+    except BaseException:
+        for path in written.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     manifest = {**manifest, "format_version": FORMAT_VERSION, "files": files}
     tmp = directory / (MANIFEST + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -138,51 +170,79 @@ def remove_leftovers(directory: Path, *, keep: set[str]) -> None:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and check the manifest and every file it names (size and checksum)."""
+    """Read and check the manifest and every file it names (a regular file of the directory,
+    its size and checksum); the manifest's own fields are checked by its reader
+    (``persistence``)."""
     if not directory.is_dir():
         raise SemsearchError(f"{directory}: index directory does not exist")
     path = directory / MANIFEST
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise IndexFormatError(f"{path}: missing; {directory} holds no saved semsearch index")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexFormatError(f"{path}: not a valid manifest ({exc})") from None
+        manifest = read_json(path, max_bytes=MANIFEST_BYTES, max_depth=MANIFEST_DEPTH)
+    except ValueError as exc:
+        raise IndexFormatError(f"not a valid manifest: {exc}") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise IndexFormatError(f"{path}: not a valid manifest (no file list)")
     version = manifest.get("format_version")
-    if version not in READABLE_VERSIONS:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"{path}: index format version {version!r}; "
             f"this semsearch reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
-    expected: dict[Path, tuple[str, str]] = {}
-    for role, entry in manifest["files"].items():
-        try:
-            algorithm = next(a for a in CHECKSUMS if a in entry)
-            name, size, digest = str(entry["name"]), int(entry["bytes"]), str(entry[algorithm])
-        except (StopIteration, KeyError, TypeError, ValueError):
-            raise IndexFormatError(f"{path}: not a valid manifest (bad entry for {role})") from None
-        if "/" in name or name.startswith("."):
-            raise IndexFormatError(f"{path}: not a valid manifest (bad file name {name!r})")
-        file = directory / name
-        if not file.is_file():
-            raise IndexFormatError(f"{file}: missing (named by the manifest)")
-        actual = file.stat().st_size
-        if actual != size:
-            raise IndexFormatError(
-                f"{file}: {actual} bytes, the manifest says {size} (truncated or changed)"
-            )
-        expected[file] = (algorithm, digest)
+    expected = [_entry(path, role, entry) for role, entry in manifest["files"].items()]
+    names = [name for name, *_ in expected]
+    if len(set(names)) != len(names):
+        raise IndexFormatError(f"{path}: not a valid manifest (a file named twice)")
     # Both hashes release the GIL on large blocks: files are hashed in parallel, one per core.
     with ThreadPoolExecutor(max_workers=max(1, min(len(expected), os.cpu_count() or 1))) as pool:
-        found = pool.map(lambda f: checksum_file(f, expected[f][0]), expected)
-        for file, actual_digest in zip(expected, found, strict=True):
-            if actual_digest != expected[file][1]:
-                raise IndexFormatError(
-                    f"{file}: checksum does not match the manifest (file changed)"
-                )
+        for problem in pool.map(lambda e: _verify(directory, *e), expected):
+            if problem:
+                raise IndexFormatError(problem)
     return manifest
+
+
+def _entry(path: Path, role: Any, entry: Any) -> tuple[str, int, str, str]:
+    """(name, bytes, algorithm, digest) of one manifest entry, checked as data."""
+    try:
+        algorithm = next(a for a in CHECKSUMS if a in entry)
+        name, size, digest = entry["name"], entry["bytes"], entry[algorithm]
+    except (StopIteration, KeyError, TypeError):
+        raise IndexFormatError(f"{path}: not a valid manifest (bad entry for {role!r})") from None
+    role_match = _ROLE.match(role) if isinstance(role, str) else None
+    if (
+        role_match is None
+        or not isinstance(name, str)
+        or not _NAME.match(name)
+        or not name.startswith(role_match[1] + ".")
+        or not name.endswith("." + role_match[2])
+    ):
+        raise IndexFormatError(
+            f"{path}: not a valid manifest (bad file name {name!r} for {role!r})"
+        )
+    if type(size) is not int or not 0 <= size <= MAX_FILE_BYTES:
+        raise IndexFormatError(f"{path}: not a valid manifest (bad size {size!r} for {name})")
+    if not isinstance(digest, str) or not _HEX.match(digest):
+        raise IndexFormatError(f"{path}: not a valid manifest (bad checksum for {name})")
+    return name, size, algorithm, digest
+
+
+def _verify(directory: Path, name: str, size: int, algorithm: str, digest: str) -> str | None:
+    """What is wrong with one named file (None if nothing): it must be a regular file of
+    ``size`` bytes with this checksum."""
+    file = directory / name
+    if not os.path.lexists(file):
+        return f"{file}: missing (named by the manifest)"
+    try:
+        with open_regular(file) as f:
+            actual = os.fstat(f.fileno()).st_size
+            if actual != size:
+                return f"{file}: {actual} bytes, the manifest says {size} (truncated or changed)"
+            if _checksum(f, algorithm) != digest:
+                return f"{file}: checksum does not match the manifest (file changed)"
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def part_files(directory: Path, manifest: dict[str, Any], part: str) -> dict[str, Path]:

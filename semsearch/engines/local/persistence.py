@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,32 @@ def save(target: Path, parts: Parts, settings: IndexSettings) -> dict[str, Any]:
         **parts.lexical.writers(),
         **parts.duplicates.writers(),
     }
+    # The parts must agree before anything is written, and the store as written must hold what
+    # it held in memory, before the commit: otherwise the save fails and the previous stays.
+    try:
+        _check_consistent(parts, target, vectors.dimension, written["counts"])
+    except IndexFormatError as exc:
+        raise SemsearchError(f"{exc}; not saved, the saved index is unchanged") from None
+
+    def verify(files: dict[str, Path]) -> None:
+        path = files["store.sqlite"]
+        try:
+            saved = Store.load(path)
+        except (ValueError, sqlite3.Error) as exc:
+            raise SemsearchError(f"{path}: store unreadable as written ({exc})") from None
+        try:
+            same = saved.counts() == (docs, passages)
+        finally:
+            saved.close()
+        if not same:
+            raise SemsearchError(
+                f"{path}: the store as written differs from the index in memory; not saved, "
+                "the saved index is unchanged"
+            )
+
     try:
         with manifest.locked(target):
-            return manifest.write_generation(target, writers, written)
+            return manifest.write_generation(target, writers, written, verify)
     except OSError as exc:
         raise SemsearchError(f"{target}: cannot save the index ({exc.strerror or exc})") from None
 
@@ -90,27 +114,38 @@ def open_directory(directory: Path) -> tuple[Parts, IndexSettings, dict[str, Any
 
 
 def _settings(directory: Path, saved: dict[str, Any]) -> IndexSettings:
-    try:
-        settings = IndexSettings(
-            model=str(saved["model"]["name"]),
-            dimension=int(saved["model"]["dimension"]),
-            # Indexes of format 2 carry no backend: they were all built with torch.
-            backend=str(saved["model"].get("backend", "torch")),
-            max_tokens=int(saved["chunking"]["max_tokens"]),
-            overlap=int(saved["chunking"]["overlap"]),
-            include_title=bool(saved["chunking"]["include_title"]),
-        )
-        int(saved["next_id"])
-        if not isinstance(saved["counts"], dict):
-            raise TypeError
-    except (KeyError, TypeError, ValueError):
-        raise IndexFormatError(
-            f"{directory / manifest.MANIFEST}: not a valid manifest (missing fields)"
-        ) from None
-    if settings.backend not in BACKENDS:
-        raise IndexFormatError(
-            f"{directory / manifest.MANIFEST}: unknown backend {settings.backend!r}"
-        )
+    """The settings a manifest records, checked as data (types and bounds)."""
+    where = directory / manifest.MANIFEST
+
+    def field(value: Any, name: str, check: Callable[[Any], bool]) -> Any:
+        if not check(value):
+            raise IndexFormatError(f"{where}: not a valid manifest ({name} = {value!r})")
+        return value
+
+    def number(low: int, high: int) -> Callable[[Any], bool]:
+        return lambda v: type(v) is int and low <= v <= high
+
+    model, chunking = saved.get("model"), saved.get("chunking")
+    if not isinstance(model, dict) or not isinstance(chunking, dict):
+        raise IndexFormatError(f"{where}: not a valid manifest (missing fields)")
+    # Indexes of format 2 carry no backend: they were all built with torch.
+    backend = field(model.get("backend", "torch"), "model.backend", lambda v: v in BACKENDS)
+    settings = IndexSettings(
+        model=field(model.get("name"), "model.name", lambda v: isinstance(v, str) and v != ""),
+        dimension=field(model.get("dimension"), "model.dimension", number(1, 1 << 16)),
+        backend=backend,
+        max_tokens=field(chunking.get("max_tokens"), "chunking.max_tokens", number(1, 1 << 20)),
+        overlap=field(chunking.get("overlap"), "chunking.overlap", number(0, 1 << 20)),
+        include_title=field(
+            chunking.get("include_title"), "chunking.include_title", lambda v: type(v) is bool
+        ),
+    )
+    field(saved.get("next_id"), "next_id", number(1, 1 << 62))
+    field(
+        saved.get("counts"),
+        "counts",
+        lambda v: isinstance(v, dict) and all(number(0, 1 << 62)(c) for c in v.values()),
+    )
     return settings
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..arrays import read_mapped, read_npz, require
+from ..untrusted import open_regular
 
 MAIN = "lexical.npz"
 """Vocabulary (JSON), passage ids, term offsets, k1/b and the matrix's document count."""
@@ -160,7 +161,7 @@ def _bounds(values: npt.NDArray[Any]) -> tuple[int, int]:
     if not isinstance(values, np.memmap) or values.filename is None:
         return int(values.min()), int(values.max())
     low, high = np.iinfo(values.dtype).max, np.iinfo(values.dtype).min
-    with open(values.filename, "rb") as f:
+    with open_regular(Path(values.filename)) as f:
         f.seek(values.offset)
         for start in range(0, len(values), _BLOCK):
             block = np.fromfile(f, dtype=values.dtype, count=min(_BLOCK, len(values) - start))

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ..untrusted import handle_path, open_regular
+
 # Pages of a writable store kept in memory (KiB). The rest lives in SQLite's private temporary
 # file (in SQLITE_TMPDIR or TMPDIR), deleted when the connection closes, so building a large
 # index holds no copy of its documents in memory.
@@ -43,6 +45,50 @@ def _copy(source: IO[bytes], target: IO[bytes]) -> None:
         shutil.copyfileobj(source, target, 1 << 20)
 
 
+def _defensive(db: sqlite3.Connection) -> None:
+    """SQLite's settings for a database file from someone else: SQL in its schema (views,
+    triggers, defaults) may not call functions with side effects, the file cannot be changed
+    through this connection by odd means, and corrupt pages are detected early."""
+    db.execute("PRAGMA trusted_schema = OFF")
+    db.execute("PRAGMA cell_size_check = ON")
+    setconfig = getattr(db, "setconfig", None)  # Python 3.12 and later
+    if setconfig is not None:
+        setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)  # type: ignore[attr-defined]
+        setconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA, False)  # type: ignore[attr-defined]
+
+
+def _objects(db: sqlite3.Connection) -> set[tuple[str, str, str, str | None]]:
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return {
+        (t, n, tbl, None if sql is None else " ".join(str(sql).split())) for t, n, tbl, sql in rows
+    }
+
+
+def _check_schema(db: sqlite3.Connection, schema: str, path: Path) -> None:
+    """The saved database must hold exactly the tables and indexes ``schema`` creates, column
+    for column: no trigger, view or other object, which would run or answer in our place."""
+    expected_db = sqlite3.connect(":memory:")
+    try:
+        expected_db.executescript(schema)
+        expected = _objects(expected_db)
+    finally:
+        expected_db.close()
+    found = _objects(db)
+    if found == expected:
+        return
+    extra = sorted(f"{t} {n}" for t, n, _, _ in found - expected)
+    missing = sorted(f"{t} {n}" for t, n, _, _ in expected - found)
+    said = "; ".join(
+        part
+        for part in (
+            f"unexpected {', '.join(extra)}" if extra else "",
+            f"missing or different {', '.join(missing)}" if missing else "",
+        )
+        if part
+    )
+    raise ValueError(f"{path}: not a semsearch store (schema differs: {said})")
+
+
 class Database:
     """One SQLite database: a saved file read in place, read-only (generation files never
     change), until the first write copies it into a scratch database; or, new, scratch from the
@@ -65,27 +111,36 @@ class Database:
         return self._file is not None
 
     @classmethod
-    def open(cls, path: Path, tables: set[str]) -> Database:
-        """Open a saved database read-only in place; ValueError when it lacks ``tables``."""
+    def open(cls, path: Path, schema: str) -> Database:
+        """Open a saved database read-only in place; ValueError when its schema is not exactly
+        ``schema`` (the file is untrusted: see ``_check_schema``)."""
         database = cls.__new__(cls)
         database._in_transaction = False
         # immutable=1: SQLite takes no locks and never looks for a journal; the open file keeps
         # the data readable (and copyable by save) after a later save deletes the file.
-        database._file = open(path, "rb")  # noqa: SIM115 - closed on the first write
+        database._file = file = open_regular(path)  # closed on the first write
         try:
+            uri = Path(handle_path(file, path)).absolute().as_uri()
             database._db = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
+                f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None
             )
-            found = {r[0] for r in database._db.execute("SELECT name FROM sqlite_master")}
+            try:
+                _defensive(database._db)
+                _check_schema(database._db, schema, path)
+            except BaseException:
+                database._db.close()
+                raise
         except BaseException:
-            database._file.close()
+            file.close()
             raise
-        if not tables <= found:
-            database._db.close()
-            database._file.close()
-            missing = " or ".join(sorted(tables - found))
-            raise ValueError(f"{path}: not a semsearch store (no {missing} table)")
         return database
+
+    def close(self) -> None:
+        """Close the connection (and the saved file, if it is still read in place)."""
+        self._db.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def writable(self) -> sqlite3.Connection:
         """The connection to write to: a loaded store is copied into a scratch database first."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from ....types import Document, Hit, Ids, Passage
 from .database import Database
+from .rows import BadRow, doc_row, json_column, reads, row_doc, span, text_column
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -50,39 +50,6 @@ _PASSAGE_TEXT = 'substr(d.text, p.start + 1, p."end" - p.start)'
 _JOIN = "FROM passages p JOIN documents d ON d.id = p.doc_id"
 
 
-def _doc_row(doc: Document) -> tuple[Any, ...]:
-    return (
-        doc.id,
-        doc.title,
-        doc.text,
-        doc.source,
-        doc.url,
-        doc.date,
-        int(doc.date_approximate),
-        doc.dateline,
-        # Most documents have neither: json.dumps is a large share of a bulk insert.
-        json.dumps(list(doc.highlights), ensure_ascii=False) if doc.highlights else "[]",
-        json.dumps(doc.metadata, ensure_ascii=False, sort_keys=True, default=str)
-        if doc.metadata
-        else "{}",
-    )
-
-
-def _row_doc(row: Sequence[Any]) -> Document:
-    return Document(
-        id=row[0],
-        title=row[1],
-        text=row[2],
-        source=row[3],
-        url=row[4],
-        date=row[5],
-        date_approximate=bool(row[6]),
-        dateline=row[7],
-        highlights=tuple(json.loads(row[8])),
-        metadata=json.loads(row[9]),
-    )
-
-
 class Store:
     """Documents and passages in one SQLite database.
 
@@ -91,8 +58,10 @@ class Store:
     ``.database.Database``): opening a large index costs no copy of it.
     """
 
-    def __init__(self, database: Database | None = None) -> None:
+    def __init__(self, database: Database | None = None, *, path: Path | None = None) -> None:
         self._database = database or Database(_SCHEMA)
+        self.path = path
+        """The saved file this store was loaded from, named in its errors."""
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -107,7 +76,10 @@ class Store:
     @classmethod
     def load(cls, path: Path) -> Store:
         """Open a saved database read-only in place; raises ValueError when it is not ours."""
-        return cls(Database.open(path, {"documents", "passages"}))
+        return cls(Database.open(path, _SCHEMA), path=path)
+
+    def close(self) -> None:
+        self._database.close()
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Every write inside commits together, or none does if the block raises."""
@@ -122,30 +94,35 @@ class Store:
 
     # -- documents -----------------------------------------------------------------------------
 
+    @reads
     def has_document(self, doc_id: str) -> bool:
         return (
             self.db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone()
             is not None
         )
 
+    @reads
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(_SELECT_DOC, (doc_id,)).fetchone()
-        return None if row is None else _row_doc(row)
+        return None if row is None else row_doc(row)
 
+    @reads
     def documents(self) -> Iterator[Document]:
         for row in self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY rowid"):
-            yield _row_doc(row)
+            yield row_doc(row)
 
     def put_document(self, doc: Document) -> None:
         self.put_documents([doc])
 
+    @reads
     def put_documents(self, docs: Iterable[Document]) -> None:
         """Insert or replace documents (their passages are put apart)."""
         self._writable().executemany(
             f"INSERT OR REPLACE INTO documents ({_DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            map(_doc_row, docs),
+            map(doc_row, docs),
         )
 
+    @reads
     def delete_document(self, doc_id: str) -> list[int]:
         """Delete a document and its passages; returns the ids of the passages removed."""
         ids = self.passage_ids(doc_id)
@@ -154,13 +131,15 @@ class Store:
         db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         return ids
 
+    @reads
     def same_document(self, doc: Document) -> bool:
         """True when ``doc`` is stored exactly as given (re-adding it changes nothing)."""
         row = self.db.execute(_SELECT_DOC, (doc.id,)).fetchone()
-        return row is not None and tuple(row) == _doc_row(doc)
+        return row is not None and tuple(row) == doc_row(doc)
 
     # -- passages ------------------------------------------------------------------------------
 
+    @reads
     def put_passages(self, passages: Iterable[Passage], keys: Iterable[str]) -> None:
         self._writable().executemany(
             'INSERT INTO passages (id, doc_id, ordinal, start, "end", embed_key)'
@@ -171,6 +150,7 @@ class Store:
             ),
         )
 
+    @reads
     def passage_ids(self, doc_id: str | None = None) -> list[int]:
         if doc_id is None:
             return [r[0] for r in self.db.execute("SELECT id FROM passages ORDER BY id")]
@@ -179,18 +159,25 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    @reads
     def passage_docs(self) -> Iterator[tuple[int, str]]:
         """(passage id, document id) of every passage, in id order."""
         yield from self.db.execute("SELECT id, doc_id FROM passages ORDER BY id")
 
+    @reads
     def passages(self, doc_id: str) -> list[Passage]:
         rows = self.db.execute(
-            f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}'
+            f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}, length(d.text)'
             f" {_JOIN} WHERE p.doc_id = ? ORDER BY p.ordinal",
             (doc_id,),
         )
-        return [Passage(doc_id, r[1], r[2], r[3], r[4], id=r[0]) for r in rows]
+        passages = []
+        for r in rows:
+            span(r[0], r[2], r[3], r[5])
+            passages.append(Passage(doc_id, r[1], r[2], r[3], r[4], id=r[0]))
+        return passages
 
+    @reads
     def keys_of(self, ids: Sequence[int]) -> list[str]:
         """The embedding key of each passage id, in order (a KeyError for an unknown id)."""
         found: dict[int, str] = {}
@@ -205,6 +192,7 @@ class Store:
             raise KeyError(f"no passage {missing[0]} in the index")
         return [found[i] for i in ids]
 
+    @reads
     def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """One stored passage id per embedding key that some stored passage already has."""
         found: dict[str, int] = {}
@@ -220,11 +208,13 @@ class Store:
                 found[key] = pid
         return found
 
+    @reads
     def counts(self) -> tuple[int, int]:
         docs = self.db.execute("SELECT count(*) FROM documents").fetchone()[0]
         passages = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
         return int(docs), int(passages)
 
+    @reads
     def filter_ids(
         self,
         *,
@@ -256,6 +246,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
 
+    @reads
     def hits(self, ids: Sequence[int], scores: Sequence[float]) -> list[Hit]:
         """Hits for passage ids in rank order, with their text sliced from the document."""
         if not ids:
@@ -263,7 +254,8 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f'SELECT p.id, p.doc_id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT},'
-            f" d.title, d.date, d.source, d.url, d.metadata, d.date_approximate {_JOIN}"
+            f" d.title, d.date, d.source, d.url, d.metadata, d.date_approximate, length(d.text)"
+            f" {_JOIN}"
             f" WHERE p.id IN ({marks})",
             list(ids),
         ).fetchall()
@@ -273,6 +265,9 @@ class Store:
             r = by_id.get(pid)
             if r is None:
                 continue
+            span(r[0], r[3], r[4], r[12])
+            if type(r[2]) is not int:
+                raise BadRow(f"passage {r[0]} has ordinal {r[2]!r}")
             hits.append(
                 Hit(
                     rank=len(hits) + 1,
@@ -282,12 +277,12 @@ class Store:
                     ordinal=r[2],
                     start=r[3],
                     end=r[4],
-                    text=r[5],
-                    title=r[6],
-                    date=r[7],
-                    source=r[8],
-                    url=r[9],
-                    metadata=json.loads(r[10]),
+                    text=text_column(r[5], "passage text"),
+                    title=text_column(r[6], "title"),
+                    date=text_column(r[7], "date", optional=True),
+                    source=text_column(r[8], "source"),
+                    url=text_column(r[9], "url", optional=True),
+                    metadata=json_column(r[10], dict, "metadata"),
                     date_approximate=bool(r[11]),
                 )
             )

@@ -3,12 +3,15 @@ in place when large), or the FAISS exact index of formats 2-4; the approximate i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..arrays import read_npy
+from ..untrusted import handle_path, open_regular
 from . import rows as vector_rows
 from .exact_store import ExactStore
 from .index import MIN_TRAIN, VectorIndex
@@ -58,14 +61,18 @@ def open_vectors(files: dict[str, Path], ann: Path | None, config: Any) -> Vecto
     else:
         raise ValueError(f"the manifest names no exact vector files (has {sorted(files)})")
     settings = Config() if config is None else Config.from_json(config)
-    budget = int(config.get("memory_budget", MEMORY_BUDGET)) if config else MEMORY_BUDGET
+    budget = config.get("memory_budget", MEMORY_BUDGET) if config else MEMORY_BUDGET
+    if type(budget) is not int or not 0 < budget <= 1 << 60:
+        raise ValueError(f"vector index setting memory_budget = {budget!r} is not valid")
     if settings.backend != "flat" and ann is None and len(store) >= MIN_TRAIN:
         raise ValueError(f"the manifest names no approximate index for {settings.backend}")
     if ann is None:
         return VectorIndex(store.dimension, memory_budget=budget, _store=store, _config=settings)
     # A large one is searched in place, as the exact vectors are: opening reads little of it.
-    mapped = MappedAnn(ann) if ann.stat().st_size >= vector_rows.MMAP_BYTES else None
-    approx = mapped.index if mapped is not None else faiss.read_index(str(ann))
+    with open_regular(ann) as f:
+        size = os.fstat(f.fileno()).st_size
+        mapped = MappedAnn(ann) if size >= vector_rows.MMAP_BYTES else None
+        approx = mapped.index if mapped is not None else faiss.read_index(handle_path(f, ann))
     try:
         ivf = faiss.extract_index_ivf(approx)
         if approx.ntotal != len(store) or ivf.nlist != settings.nlist:
@@ -91,10 +98,7 @@ def open_vectors(files: dict[str, Path], ann: Path | None, config: Any) -> Vecto
 
 def _store(vectors: Path, ids_file: Path) -> ExactStore:
     rows = SavedRows.open(vectors)
-    try:
-        ids = np.load(ids_file, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{ids_file}: not a numpy array file ({exc})") from None
+    ids = read_npy(ids_file, "a numpy array of passage ids")
     if ids.dtype != np.int64 or ids.shape != (len(rows),):
         raise ValueError(
             f"{ids_file}: {ids.dtype} ids of shape {ids.shape}, expected int64 of "
@@ -109,8 +113,9 @@ def _legacy_store(path: Path) -> ExactStore:
     """The IndexIDMap2(IndexFlatIP) of formats 2-4, its vectors viewed in place (mapped when
     large, as FAISS reads them), never copied."""
     faiss = faiss_module()
-    mapped = path.stat().st_size >= vector_rows.MMAP_BYTES
-    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
+    with open_regular(path) as f:
+        mapped = os.fstat(f.fileno()).st_size >= vector_rows.MMAP_BYTES
+        index = faiss.read_index(handle_path(f, path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
     try:
         inner = faiss.downcast_index(index.index)
         ids = np.asarray(faiss.vector_to_array(index.id_map), dtype=np.int64)

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ....embeddings.embedder import Vectors, query_threads
+from ....errors import SemsearchError
 from ....types import Ids
 from . import exact_search
 from .exact_store import ExactStore
@@ -92,6 +93,9 @@ class VectorIndex:
         if not len(ids):
             return
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not np.isfinite(vecs).all():
+            bad = int((~np.isfinite(vecs).all(axis=1)).sum())
+            raise SemsearchError(f"{bad} of {len(vecs)} vectors hold NaN or infinite values")
         keys = np.ascontiguousarray(ids, dtype=np.int64)
         self._own_ann()
         self._store.add(keys, vecs)

@@ -74,15 +74,40 @@ class Config:
 
     @classmethod
     def from_json(cls, data: Any) -> Config:
-        if not isinstance(data, dict) or data.get("backend") not in BACKENDS:
+        """Settings read from a manifest, checked as data: a ValueError for anything a save
+        would not have written."""
+        if not isinstance(data, dict) or not any(data.get("backend") == b for b in BACKENDS):
             raise ValueError(f"unknown vector index settings {data!r}")
-        fields = set(cls.__dataclass_fields__)
-        config = cls(**{k: v for k, v in data.items() if k in fields})
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key, value in values.items():
+            if key == "backend":
+                continue
+            if key == "pinned":
+                ok = isinstance(value, bool)
+            elif key == "estimated_recall":
+                ok = type(value) in (int, float) and 0 <= value <= 1
+            else:
+                ok = type(value) is int and 0 <= value <= _SETTING_MAX[key]
+            if not ok:
+                raise ValueError(f"vector index setting {key} = {value!r} is not valid")
+        config = cls(**values)
         # A chosen type is not trained until MIN_TRAIN vectors exist: no lists before that.
         trained = config.trained_on > 0
         if config.backend != "flat" and trained and (config.nlist < 1 or config.nprobe < 1):
             raise ValueError(f"vector index settings without lists or probes {data!r}")
         return config
+
+
+# The largest value each integer setting may hold in a manifest (far above any real index).
+_SETTING_MAX = {
+    "nlist": 1 << 24,
+    "pq_m": 1 << 16,
+    "pq_bits": 16,
+    "nprobe": 1 << 24,
+    "rerank": 1 << 16,
+    "trained_on": 1 << 62,
+    "tuned_on": 1 << 62,
+}
 
 
 def choose(n: int, dimension: int, *, budget: int = MEMORY_BUDGET, current: str = "flat") -> str:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..untrusted import handle_path, open_regular
 from .ivf import faiss_module
 
 
@@ -23,9 +24,9 @@ class MappedAnn:
 
     def __init__(self, path: Path) -> None:
         faiss = faiss_module()
-        self._file = open(path, "rb")  # noqa: SIM115 (held while mapped)
+        self._file = open_regular(path)  # held while mapped
         try:
-            self.index: Any = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+            self.index: Any = faiss.read_index(handle_path(self._file, path), faiss.IO_FLAG_MMAP)
         except BaseException:
             self._file.close()
             raise

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ....types import Matrix
+from ..arrays import read_header
+from ..untrusted import open_regular
 
 # Saved vector files at least this large are memory-mapped on load rather than read.
 MMAP_BYTES = 64 << 20
@@ -88,7 +90,7 @@ class SavedRows:
     @classmethod
     def open(cls, path: Path, dimension: int | None = None) -> SavedRows:
         """Read an ``.npy`` file of float32 rows, memory-mapped when large; checks what it reads."""
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             shape, offset = _npy_header(f, path)
             if len(shape) != 2 or (dimension is not None and shape[1] != dimension):
                 want = f"(n, {dimension})" if dimension is not None else "(n, d)"
@@ -100,6 +102,10 @@ class SavedRows:
             if n == 0 or size < MMAP_BYTES:
                 f.seek(offset)
                 data = np.fromfile(f, dtype=np.float32, count=n * d).reshape(n, d)
+                # Read whole anyway, so checked whole; a mapped file's rows are checked as
+                # they are scored (a search names the file on a NaN or infinite score).
+                if not np.isfinite(data).all():
+                    raise ValueError(f"{path}: vectors hold NaN or infinite values")
                 return cls(data)
             mapping = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
         matrix = np.frombuffer(mapping, np.float32, n * d, offset).reshape(n, d)
@@ -107,16 +113,13 @@ class SavedRows:
 
 
 def _npy_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], int]:
-    fmt = np.lib.format
     try:
-        version = fmt.read_magic(f)
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran, dtype = reader(f)
+        shape, dtype = read_header(f)
     except ValueError as exc:
         raise ValueError(f"{path}: not a numpy array file ({exc})") from None
-    if dtype != np.dtype("<f4") or fortran:
+    if dtype != np.dtype("<f4"):
         raise ValueError(f"{path}: vectors stored as {dtype}, expected little-endian float32")
-    return tuple(int(s) for s in shape), f.tell()
+    return shape, f.tell()
 
 
 def write_npy_header(f: BinaryIO, rows: int, dimension: int) -> None:
