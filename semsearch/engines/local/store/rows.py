@@ -76,6 +76,14 @@ def row_doc(row: Sequence[Any]) -> Document:
     )
 
 
+def same(found: Any, wanted: Any, value: R) -> R:
+    """``value``, once the row read for ``wanted`` turns out to be its row: a corrupt SQLite
+    index can lead a lookup to another row than the one asked for."""
+    if found != wanted:
+        raise BadRow(f"a lookup of {wanted!r} found the row of {found!r}")
+    return value
+
+
 def span(pid: Any, start: Any, end: Any, length: Any) -> None:
     """A passage's offsets must lie within its document, in order."""
     if not all(type(v) is int for v in (start, end, length)) or not 0 <= start <= end <= length:

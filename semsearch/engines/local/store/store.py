@@ -12,7 +12,7 @@ import numpy as np
 
 from ....types import Document, Hit, Ids, Passage
 from .database import Database
-from .rows import BadRow, doc_row, json_column, reads, row_doc, span, text_column
+from .rows import BadRow, doc_row, json_column, reads, row_doc, same, span, text_column
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -104,7 +104,10 @@ class Store:
     @reads
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(_SELECT_DOC, (doc_id,)).fetchone()
-        return None if row is None else row_doc(row)
+        if row is None:
+            return None
+        doc = row_doc(row)
+        return same(doc.id, doc_id, doc)
 
     @reads
     def documents(self) -> Iterator[Document]:
@@ -167,13 +170,15 @@ class Store:
     @reads
     def passages(self, doc_id: str) -> list[Passage]:
         rows = self.db.execute(
-            f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}, length(d.text)'
-            f" {_JOIN} WHERE p.doc_id = ? ORDER BY p.ordinal",
+            f'SELECT p.id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT}, length(d.text),'
+            f" p.doc_id, d.id {_JOIN} WHERE p.doc_id = ? ORDER BY p.ordinal",
             (doc_id,),
         )
         passages = []
         for r in rows:
             span(r[0], r[2], r[3], r[5])
+            same(r[6], doc_id, None)
+            same(r[7], doc_id, None)
             passages.append(Passage(doc_id, r[1], r[2], r[3], r[4], id=r[0]))
         return passages
 
@@ -254,8 +259,8 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f'SELECT p.id, p.doc_id, p.ordinal, p.start, p."end", {_PASSAGE_TEXT},'
-            f" d.title, d.date, d.source, d.url, d.metadata, d.date_approximate, length(d.text)"
-            f" {_JOIN}"
+            f" d.title, d.date, d.source, d.url, d.metadata, d.date_approximate, length(d.text),"
+            f" d.id {_JOIN}"
             f" WHERE p.id IN ({marks})",
             list(ids),
         ).fetchall()
@@ -266,6 +271,7 @@ class Store:
             if r is None:
                 continue
             span(r[0], r[3], r[4], r[12])
+            same(r[13], r[1], None)
             if type(r[2]) is not int:
                 raise BadRow(f"passage {r[0]} has ordinal {r[2]!r}")
             hits.append(
