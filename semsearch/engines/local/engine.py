@@ -175,6 +175,7 @@ class LocalEngine:
             if len(missing):
                 # Cosines of BM25-only candidates: their stored vectors, not another index scan.
                 cosines = vectors.reconstruct(missing) @ qvec
+                self._finite(cosines, "vectors", "ann")  # dense's own were checked in dense()
                 cosine.update(zip(missing.tolist(), cosines.tolist(), strict=True))
             # A passage BM25 does not know scores 0, rather than indexing past its arrays' end.
             pos = np.minimum(np.searchsorted(all_ids, union), max(len(all_ids) - 1, 0))
@@ -185,7 +186,6 @@ class LocalEngine:
             )
             lexical = np.where(known, all_lex[pos] if len(all_ids) else 0.0, 0.0)
             self._finite(lexical, "lexical")
-            self._finite(np.fromiter(cosine.values(), np.float64, len(cosine)), "vectors", "ann")
             out.append(
                 Candidates(
                     union,
