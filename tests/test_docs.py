@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,26 @@ _SAVE_PATH = re.compile(r"""(["'])build/([^"']*)\1""")
 # order). Every page with runnable examples needs an entry: a new page fails until it has one.
 EXPECTED: dict[str, list[str]] = {
     "milvus.md": ["AddReport(added=2,", "True True"],
+    "langchain.md": [
+        "1 Local media reports discreet exchange of letters between Russian president, "
+        "Pakistani PM 2022-04-24 [0:",
+        "2 passages, all from {'Local media reports discreet exchange of letters",
+        "Local media reports discreet exchange of letters",
+        "[1] Three Afghan migrants die crossing into Iran",
+        "Local media reports discreet exchange of",
+        "Three Afghan migrants die crossing into",
+        "Local media reports discreet exchange of",
+        "Three Afghan migrants die crossing into",
+    ],
+    "llamaindex.md": [
+        "1 Local media reports discreet exchange of letters between Russian president, "
+        "Pakistani PM [0:",
+        "title: Local media reports discreet exchange of letters",
+        "2 passages, all from {'Local media reports discreet exchange of letters",
+        "Three Afghan migrants die crossing into Iran",
+        "Local media reports discreet exchange of",
+        "Three Afghan migrants die crossing into",
+    ],
     "python.md": [
         "AddReport(added=2,",
         "letters between Russian president, Pakistani PM 2022-04-24 [0:",
@@ -115,8 +136,12 @@ def test_docs_examples_run_and_print_what_they_say(
     for number, block in enumerate(blocks, start=1):
         code = _SAVE_PATH.sub(lambda m: repr(str(tmp_path / m.group(2))), block)
         try:
-            with contextlib.redirect_stdout(out):
-                exec(compile(code, f"docs/{name}, example {number}", "exec"), namespace)
+            compiled = compile(code, f"docs/{name}, example {number}", "exec")
+            with contextlib.redirect_stdout(out), ThreadPoolExecutor(1) as worker:
+                # On a thread of its own, as in a script: an earlier test's event loop (the
+                # browser tests' Playwright) may be running on this one, and asyncio.run in
+                # an example would refuse to start.
+                worker.submit(exec, compiled, namespace).result()
         except Exception as exc:
             pytest.fail(f"docs/{name}, example {number} failed: {exc!r}\n{block}")
     lines = out.getvalue().splitlines()

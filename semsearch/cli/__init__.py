@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import answering, demo, evaluation, indexing, searching
+from . import answering, demo, evaluation, indexing, searching, serve
 from .base import cli
 
-__all__ = ["answering", "cli", "demo", "evaluation", "indexing", "main", "searching"]
+__all__ = ["answering", "cli", "demo", "evaluation", "indexing", "main", "searching", "serve"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,9 @@ def _scratch() -> sqlite3.Connection:
     back. The rollback journal stays a temporary file too, so replacing every article of a
     large store does not hold all their old pages in memory either.
     """
-    db = sqlite3.connect("", isolation_level=None)
+    # Any thread may read (an Index serves concurrent searches); writes need the Index to
+    # themselves, as every Index write does.
+    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return db
 
@@ -121,8 +123,13 @@ class Database:
         database._file = file = open_regular(path)  # closed on the first write
         try:
             uri = Path(handle_path(file, path)).absolute().as_uri()
+            # Readers on several threads (the HTTP service) share this read-only connection:
+            # SQLite serialises calls on one connection, and nothing writes through it.
             database._db = sqlite3.connect(
-                f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None
+                f"{uri}?mode=ro&immutable=1",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
             )
             try:
                 _defensive(database._db)

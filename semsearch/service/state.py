@@ -1,0 +1,72 @@
+"""The served index: concurrent readers on a snapshot, one writer thread that saves and swaps."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from ..embeddings import Embedder
+from ..engines import is_milvus
+from ..index import Index
+
+T = TypeVar("T")
+
+
+class ServedIndex:
+    """An index opened for the service.
+
+    Readers take ``snapshot()``: an Index nothing writes to, so any number of requests search
+    it at once and each sees one state from start to end. Writes run one at a time on a thread
+    of their own, on a second Index: the write, then the save (atomic, as every save is), and
+    then, for a directory, a fresh snapshot loaded from what was saved replaces the old one in
+    one assignment. Requests already running finish on the old snapshot, whose files stay
+    readable through their open handles. A Milvus index is read where it lives: its writes stay
+    hidden from every search until they commit, so its snapshot is the live index.
+    """
+
+    def __init__(self, location: str | Path, *, model: str | Embedder | None = None) -> None:
+        self.location: str | Path = location if is_milvus(location) else Path(location)
+        self._snapshot = Index.load(self.location, model=model)
+        self.embedder = self._snapshot.embedder
+        # The model loads now, not on the first request: that client would wait seconds.
+        _ = self.embedder.model
+        self._writer: Index | None = None
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-write")
+        self._closed = threading.Event()
+
+    @property
+    def local(self) -> bool:
+        return not is_milvus(self.location)
+
+    def snapshot(self) -> Index:
+        """The index a read uses, from its first call to its last."""
+        return self._snapshot
+
+    def write(self, change: Callable[[Index], T]) -> T:
+        """Run ``change`` on the writing index, save, and publish the result to readers. If it
+        raises, nothing is published and the writing index is opened again from the last save
+        (so no half-applied change survives in memory either)."""
+        if self._closed.is_set():
+            raise RuntimeError("the service is shutting down")
+        return self._writes.submit(self._write, change).result()
+
+    def _write(self, change: Callable[[Index], T]) -> T:
+        if self._writer is None:
+            self._writer = Index.load(self.location, model=self.embedder)
+        try:
+            result = change(self._writer)
+            self._writer.save()
+        except BaseException:
+            self._writer = None
+            raise
+        if self.local:
+            self._snapshot = Index.load(self.location, model=self.embedder)
+        return result
+
+    def close(self) -> None:
+        """Wait for a running write to finish; refuse new ones."""
+        self._closed.set()
+        self._writes.shutdown(wait=True)
