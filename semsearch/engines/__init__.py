@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import SemsearchError
 from .base import (
     Candidates,
+    ChangedDuringRead,
     DocumentPassages,
     Engine,
     EngineWriter,
@@ -24,6 +25,7 @@ from .milvus import Address, MilvusEngine, is_milvus
 
 __all__ = [
     "Candidates",
+    "ChangedDuringRead",
     "DocumentPassages",
     "Engine",
     "EngineWriter",

@@ -18,7 +18,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from ..errors import SemsearchError
 from ..types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
+
+
+class ChangedDuringRead(SemsearchError):
+    """Rows a read found were removed before it read them, by a write that committed meanwhile
+    (on an engine read live, such as Milvus, where several clients share one index): reading
+    again gives a consistent answer."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from ..embeddings import Embedder
-from ..engines import Engine, Ranked
+from ..engines import ChangedDuringRead, Engine, Ranked
 from ..errors import InputError, SemsearchWarning
 from ..types import Filters, Hit, Matrix
 from .fusion import fuse
@@ -23,6 +23,8 @@ MODES: tuple[str, ...] = get_args(Mode)
 
 DEPTH = 100
 """Candidates each ranker gives hybrid fusion: a passage outside both top-100s is not fused."""
+READ_ATTEMPTS = 3
+"""Rankings tried when a write removes rows a ranking found before they are read."""
 
 
 def check_queries(queries: Sequence[str]) -> None:
@@ -112,18 +114,41 @@ def search(
     results = []
     for row, query in enumerate(queries):
         qvec = None if qvecs is None else qvecs[row : row + 1]
-        (ranked, more), depth = first[row], n
-        while True:
-            ranked = _collapse(engine, ranked, want)
-            if len(ranked.ids) >= want or not more:
+        candidates = first[row]
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                hits = _hits(engine, query, qvec, candidates, n, want, mode, checked)
                 break
-            depth *= 4  # duplicates filled the first candidates: look deeper
-            ranked, more = _ranked(engine, [query], qvec, depth, mode, checked)[0]
-        hits = engine.hits(ranked)
+            except ChangedDuringRead:
+                # A write committed between the ranking and the reading of its rows (an
+                # engine read live): rank again, against what is there now.
+                if attempt == READ_ATTEMPTS:
+                    raise
+                candidates = _ranked(engine, [query], qvec, n, mode, checked)[0]
         if reranker is not None:
             hits = _rerank(reranker, query, hits)
         results.append(hits[:k])
     return results
+
+
+def _hits(
+    engine: Engine,
+    query: str,
+    qvec: Matrix | None,
+    candidates: tuple[Ranked, bool],
+    n: int,
+    want: int,
+    mode: Mode,
+    filters: Filters,
+) -> list[Hit]:
+    (ranked, more), depth = candidates, n
+    while True:
+        ranked = _collapse(engine, ranked, want)
+        if len(ranked.ids) >= want or not more:
+            break
+        depth *= 4  # duplicates filled the first candidates: look deeper
+        ranked, more = _ranked(engine, [query], qvec, depth, mode, filters)[0]
+    return engine.hits(ranked)
 
 
 def _rerank(reranker: Reranker, query: str, hits: list[Hit]) -> list[Hit]:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,29 +38,28 @@ def serving(
         env["SEMSEARCH_API_TOKEN"] = token
     semsearch = str(Path(sys.executable).with_name("semsearch"))
     command = [semsearch, "serve", "--index", str(index), "--port", "0"]
+    log = tempfile.NamedTemporaryFile("w+", prefix="semsearch-serve-", suffix=".log")  # noqa: SIM115
     proc = subprocess.Popen(
         [*command, "--no-access-log", *options],
-        stderr=subprocess.PIPE,
+        stderr=log,
         stdout=subprocess.DEVNULL,
         text=True,
         env=env,
         cwd=ROOT,
     )
     try:
-        assert proc.stderr is not None
-        seen = []
         deadline = time.monotonic() + 120
         url = None
-        while url is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line and proc.poll() is not None:
-                break
-            seen.append(line)
-            if match := _URL.search(line):
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            if match := _URL.search(Path(log.name).read_text()):
                 url = match.group(1)
-        assert url is not None, "".join(seen)
+        assert url is not None, Path(log.name).read_text()
         _wait_healthy(url)
         yield url, proc
+    except BaseException:
+        sys.stderr.write(f"--- {' '.join(command)}\n{Path(log.name).read_text()}")
+        raise
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -68,6 +68,7 @@ def serving(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        log.close()
 
 
 def _wait_healthy(url: str) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import IndexFormatError, SemsearchError
+from ...errors import SemsearchError
 from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
-from ..base import Candidates, IndexSettings, Ranked
+from ..base import Candidates, ChangedDuringRead, IndexSettings, Ranked
 from . import expressions as ex
 from . import proximity, schema, writer
 from .address import Address, is_milvus
@@ -100,14 +100,15 @@ class MilvusEngine(Collections):
         hits = []
         for rank, (pid, score) in enumerate(zip(ids, ranked.scores.tolist(), strict=True), 1):
             if pid not in by_id:
-                raise KeyError(f"no passage {pid} in the index")
+                # Ranked, then removed by a write that committed before the rows were read.
+                raise ChangedDuringRead(f"{self.location}: passage {pid} was removed meanwhile")
             r = by_id[pid]
             f = heads.get(r["doc_id"])
             if f is None or _unstored(r):
                 if r["doc_id"] not in whole:
                     doc = self.document(r["doc_id"])
                     if doc is None:
-                        raise IndexFormatError(f"{self.location}: passage {pid} has no document")
+                        raise ChangedDuringRead(f"{self.location}: passage {pid} has no document")
                     whole[r["doc_id"]] = doc
                 f = schema.document_fields(whole[r["doc_id"]])
             hits.append(
