@@ -169,6 +169,7 @@ def phase_build(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     if target.exists():
         shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     index.save(target)
     save_s = time.perf_counter() - t1
     log(f"  save: {save_s:.1f} s")

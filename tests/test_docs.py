@@ -52,6 +52,16 @@ EXPECTED: dict[str, list[str]] = {
         "Local media reports discreet exchange of",
         "Three Afghan migrants die crossing into",
     ],
+    "service.md": [
+        "1 Three Afghan migrants die crossing into Iran as UN warns of new displacement toward "
+        "Pakistan 0 963",
+        "True",
+        "200 {'added': 1, 'replaced': 0, 'unchanged': 0, 'passages': 1, 'embedded': 1, "
+        "'doc_ids': ['council'], 'warnings': []}",
+        "False The council met on Monday. [1]",
+        "{'status': 400, 'error': 'k: Input should be less than or equal to 100'}",
+        "0",
+    ],
     "python.md": [
         "AddReport(added=2,",
         "letters between Russian president, Pakistani PM 2022-04-24 [0:",
