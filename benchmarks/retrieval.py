@@ -15,7 +15,6 @@ half and on SciFact, which tuning never sees.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -37,9 +36,9 @@ from semsearch.evaluate import (
     search_all,
     squad_data,
 )
+from semsearch.evaluate.realtimeqa import fold, realtimeqa_weeks
 from semsearch.retrieval import DEPTH, Mode
 from semsearch.retrieval.fusion import Fusion, fuse
-from semsearch.types import Document
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 METHODS: tuple[Fusion, ...] = ("minmax", "zscore", "max", "rrf")
@@ -169,55 +168,26 @@ RTQA = DATA / "realtimeqa-2022-dev-slice"
 MODES: list[Mode] = ["dense", "lexical", "hybrid"]
 
 
-def fold(text: str) -> str:
-    """Case- and space-insensitive form for finding a choice in a text (as benchmarks/answers)."""
-    return " ".join(text.casefold().split())
-
-
-def rtqa_week(week: str) -> tuple[list[Document], list[tuple[str, str, bool]]]:
-    """That week's articles (one document per distinct text) and its questions as (question,
-    gold choice, whether the gold choice occurs in any article retrieved for the question)."""
-    lines = (RTQA / f"{week}_qa.jsonl").read_text(encoding="utf-8").splitlines()
-    qa = [json.loads(x) for x in lines if x.strip()]
-    results: dict[str, list[dict[str, Any]]] = {}
-    for line in (RTQA / f"{week}_gcs.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            results[record["question_id"]] = record["search_result"]
-    docs: dict[str, Document] = {}
-    questions = []
-    for q in qa:
-        found = results.get(q["question_id"], [])
-        for r in found:
-            text = (r.get("text") or "").strip()
-            if text:
-                doc_id = hashlib.sha256(text.encode()).hexdigest()[:16]
-                docs[doc_id] = Document(id=doc_id, text=text, title=r.get("title") or "")
-        gold = q["choices"][int(q["answer"][0])]
-        answerable = any(fold(gold) in fold(r.get("text") or "") for r in found)
-        questions.append((q["question_sentence"], gold, answerable))
-    return list(docs.values()), questions
-
-
 def rtqa(cache: Path, *, k: int = 5, weeks: list[str] | None = None) -> dict[str, Any]:
     """Share of questions whose top ``k`` passages contain the gold choice, per mode, overall
     and per week."""
-    weeks = weeks or sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
+    every_week = realtimeqa_weeks(RTQA)
+    chosen = [w for w in every_week if weeks is None or w.name in weeks]
     rows: dict[str, dict[Mode, list[tuple[bool, bool]]]] = {}
-    for week in weeks:
-        docs, questions = rtqa_week(week)
+    for week in chosen:
         # One cache per week, so that weeks can run in parallel processes.
-        index = Index(model=HashedCache(cache / f"rtqa-{week}-vectors.npz"))
-        index.add(docs)  # in memory only: the articles are never written
-        hits = search_all(index, [q for q, _, _ in questions], k=k, modes=MODES)
-        rows[week] = {
+        index = Index(model=HashedCache(cache / f"rtqa-{week.name}-vectors.npz"))
+        index.add(week.documents)  # in memory only: the articles are never written
+        hits = search_all(index, [q.text for q in week.questions], k=k, modes=MODES)
+        rows[week.name] = {
             mode: [
-                (answerable, any(fold(gold) in fold(h.text) for h in top))
-                for (_, gold, answerable), top in zip(questions, hits[mode], strict=True)
+                (q.answerable, any(fold(q.gold) in fold(h.text) for h in top))
+                for q, top in zip(week.questions, hits[mode], strict=True)
             ]
             for mode in MODES
         }
-        log(f"rtqa {week}: {len(docs)} articles: {json.dumps(_rtqa_summary(rows[week], k))}")
+        summary = json.dumps(_rtqa_summary(rows[week.name], k))
+        log(f"rtqa {week.name}: {len(week.documents)} articles: {summary}")
     every = {mode: [r for week in rows.values() for r in week[mode]] for mode in MODES}
     return {"all": _rtqa_summary(every, k), **{w: _rtqa_summary(r, k) for w, r in rows.items()}}
 

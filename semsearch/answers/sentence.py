@@ -72,7 +72,8 @@ class SentenceAnswerer:
             if not cands:
                 answers.append(abstention(question, hs, 0.0))
                 continue
-            probs = 1.0 / (1.0 + np.exp(-(feats @ _WEIGHTS + _BIAS)))
+            # Clipped: exp of a large margin overflows float32 (a warning, and 0 or 1 anyway).
+            probs = 1.0 / (1.0 + np.exp(-np.clip(feats @ _WEIGHTS + _BIAS, -60.0, 60.0)))
             order = np.argsort(-probs, kind="stable")
             best = float(probs[order[0]])
             if best < self.threshold:

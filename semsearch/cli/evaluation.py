@@ -1,4 +1,4 @@
-"""The eval command: retrieval metrics on BEIR-format or SQuAD-format data, per search mode."""
+"""The eval command: retrieval metrics on BEIR, SQuAD or RealTime QA data, per search mode."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str
     "index_dir",
     type=click.Path(path_type=Path),
     help="Index of the corpus: reused when it exists, else built and saved there "
-    "[default: built in memory].",
+    "(RealTime QA: one index per week, DIR/YYYYMMDD) [default: built in memory].",
 )
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
 @click.option(
@@ -58,7 +58,9 @@ def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str
     help="Embedding runtime of a built index (a reused one keeps its own) "
     "[default: onnx for the bundled model, else torch].",
 )
-@click.option("--answers", is_flag=True, help="SQuAD only: also score answers (Index.ask).")
+@click.option(
+    "--answers", is_flag=True, help="SQuAD and RealTime QA: also score answers (Index.ask)."
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def eval_command(
@@ -73,15 +75,32 @@ def eval_command(
     as_json: bool,
 ) -> None:
     """Measure search quality on DATA: a BEIR folder (corpus.jsonl, queries.jsonl,
-    qrels/SPLIT.tsv) for nDCG@10, Recall@10, Recall@100 and MRR@10, or a SQuAD-format .json file
-    for Recall@1/@5 of each question's own paragraph (and, with --answers, answer quality).
+    qrels/SPLIT.tsv) for nDCG@10, Recall@10, Recall@100 and MRR@10; a SQuAD-format .json file
+    for Recall@1/@5 of each question's own paragraph; or a RealTime QA folder (YYYYMMDD_qa.jsonl
+    and YYYYMMDD_gcs.jsonl per week) for how often the top 5 passages hold the correct choice,
+    each week searched in an index of its own articles. --answers adds answer quality.
     """
     from .. import evaluate as ev
+    from ..evaluate import realtimeqa as rt
 
     start = time.perf_counter()
     clock = ev.Clock()
     results: dict[str, Any]
-    if data.is_dir():
+    extra: dict[str, Any] = {}
+    if rt.is_realtimeqa(data):
+        weeks = rt.realtimeqa_weeks(data)
+        if limit is not None:
+            weeks = rt.first_questions(weeks, limit)
+
+        def index_of(week: rt.Week) -> Index:
+            with clock.time("index build or load"):
+                where = None if index_dir is None else index_dir / week.name
+                return _build_or_load(where, lambda: week.documents, first_tokens, backend, clock)
+
+        results = rt.evaluate_realtimeqa(weeks, index_of, modes=modes, answers=answers, clock=clock)
+        count = sum(len(w.questions) for w in weeks)
+        extra["weeks"] = len(weeks)
+    elif data.is_dir():
         queries, qrels = ev.beir_queries(data, split=split)
         if limit is not None:
             queries = dict(list(queries.items())[:limit])
@@ -106,7 +125,7 @@ def eval_command(
     )
     if as_json:
         rounded = {k: round(v, 1) for k, v in seconds.items()}
-        report = {"data": str(data), "queries": count, "seconds": rounded, **results}
+        report = {"data": str(data), "queries": count, **extra, "seconds": rounded, **results}
         click.echo(json.dumps(report, indent=2))
         return
     _print_table(results)

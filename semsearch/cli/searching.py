@@ -145,4 +145,6 @@ def _print_hits(hits: Sequence[Hit]) -> None:
         if hit.date and hit.date_approximate:
             date = f"~{date} (approximate)"
         click.echo(f"    {date}  {hit.source}  [{hit.start}:{hit.end}]")
+        if hit.date and hit.date_approximate and hit.metadata.get("date_basis"):
+            click.echo(f"    date from: {hit.metadata['date_basis']}")
         click.echo(f"    {text}\n")

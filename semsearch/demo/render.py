@@ -37,6 +37,21 @@ def _date(item: Mapping[str, Any]) -> str:
     return f"~{date} (approximate)" if item.get("date_approximate") else str(date)
 
 
+def _basis(item: Mapping[str, Any]) -> str | None:
+    """How an approximate date was derived, as its document's metadata says."""
+    metadata = item.get("metadata") or {}
+    basis = metadata.get("date_basis") if item.get("date_approximate") else None
+    return str(basis) if basis else None
+
+
+def _date_html(item: Mapping[str, Any]) -> str:
+    """The date; an approximate one says how it was derived on hover."""
+    basis = _basis(item)
+    if basis is None:
+        return _e(_date(item))
+    return f'<span class="date-approximate" title="{_e(basis)}">{_e(_date(item))}</span>'
+
+
 def _source(item: Mapping[str, Any]) -> str:
     source = item.get("source") or ""
     url = _safe_url(item.get("url"))
@@ -124,7 +139,7 @@ def sources_html(answer: Mapping[str, Any] | None) -> str:
             cards.append(
                 f'<div class="source nearby"><div class="src-head">{rank}. '
                 f'<span class="src-title">{_e(hit.get("title") or "(untitled)")}</span> · '
-                f"{_e(_date(hit))} · {_source(hit)}</div>"
+                f"{_date_html(hit)} · {_source(hit)}</div>"
                 f'<blockquote class="passage">{_e(_snippet(hit.get("text", "")))}</blockquote>'
                 "</div>"
             )
@@ -138,13 +153,19 @@ def sources_html(answer: Mapping[str, Any] | None) -> str:
         passage = passages.get(passage_id)
         numbers = " ".join(f"[{int(c['n'])}]" for c in cited)
         # A citation carries the date but not whether it is approximate; its passage does.
-        dated = {**first, "date_approximate": bool(passage and passage.get("date_approximate"))}
+        dated = {
+            **first,
+            "date_approximate": bool(passage and passage.get("date_approximate")),
+            "metadata": (passage or {}).get("metadata") or {},
+        }
+        basis = _basis(dated)
+        derived = f'<div class="date-basis">Date: {_e(basis)}</div>' if basis else ""
         cards.append(
             f'<div class="source" data-n="{" ".join(str(int(c["n"])) for c in cited)}">'
             f'<div class="src-head"><span class="src-n">{numbers}</span> '
             f'<span class="src-title">{_e(first.get("title") or "(untitled)")}</span> · '
-            f"{_e(_date(dated))} · {_source(first)}</div>"
-            f"{_marked(passage, cited)}</div>"
+            f"{_date_html(dated)} · {_source(first)}</div>"
+            f"{_marked(passage, cited)}{derived}</div>"
         )
     return f'<div class="sources"><h3>Sources</h3>{"".join(cards)}</div>'
 
@@ -168,7 +189,7 @@ def hits_html(result: Mapping[str, Any] | None) -> str:
         f'<span class="rank">{int(h["rank"])}.</span> '
         f'<span class="score" title="relevance score">{float(h["score"]):.3f}</span> '
         f'<span class="src-title">{_e(h.get("title") or "(untitled)")}</span> · '
-        f"{_e(_date(h))} · {_source(h)} · <code>[{int(h['start'])}:{int(h['end'])}]</code>"
+        f"{_date_html(h)} · {_source(h)} · <code>[{int(h['start'])}:{int(h['end'])}]</code>"
         f'</div><blockquote class="passage">{_e(_snippet(h.get("text", "")))}</blockquote></div>'
         for h in hits
     ]
@@ -222,6 +243,8 @@ mark:target { outline: 2px solid var(--color-accent); outline-offset: 1px; }
 mark { scroll-margin-top: 4rem; }
 sup.mark-n { font-size: .7rem; font-weight: 600; color: var(--color-accent); margin-left: .1em; }
 .src-head { font-size: .9rem; margin-bottom: .3rem; }
+.date-basis { font-size: .8rem; color: var(--body-text-color-subdued); margin-top: .3rem; }
+.date-approximate { text-decoration: underline dotted; cursor: help; }
 .src-title { font-weight: 600; }
 .score { font-family: var(--font-mono); background: var(--background-fill-secondary);
   padding: 0 .3em; border-radius: 4px; }

@@ -16,8 +16,9 @@ import charset_normalizer
 
 from ..errors import InputError, SemsearchWarning, SkippedInputWarning
 from ..types import Document
+from .dates import normalize_date, unreadable_date
 from .html import html_document
-from .news import normalize_date, parse_news_page, unreadable_date
+from .news import parse_news_page
 from .paths import (
     HTML_SUFFIXES,
     JSONL_SUFFIXES,

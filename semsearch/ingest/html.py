@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..types import Document
-from .news import normalize_date, parse_absolute_date, unreadable_date
+from .dates import normalize_date, parse_absolute_date, unreadable_date
 
 # libxml2 builds at most 256 levels of elements (2048 with its XML_PARSE_HUGE option, lxml's
 # huge_tree) and silently drops whatever is nested deeper. trafilatura parses with the default

@@ -2,76 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass, field
 
-from ..errors import SemsearchWarning
 from ..types import Document
-
-# Month names are matched by hand rather than with strptime("%B"), whose names follow the
-# process locale: a server running under de_DE must still read "24 April 2022".
-MONTHS: dict[str, int] = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-
-# Sites print the same instant in many ways ("24 April 2022", "April 24, 2022 12:30",
-# "Sun, Apr 24th 2022 at 9:05 pm GMT", "2022-04-24T10:00:00Z", "2022/04/24"). Only the calendar
-# day is kept, so everything after it (time, zone) is matched loosely and ignored.
-_WEEKDAY = r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
-_TIME_TAIL = (
-    r"(?:\s*(?:,|at|-|\||\u2014)?\s*\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?)?"
-    r"(?:\s*\(?(?:(?-i:[A-Z]{2,5})|[+-]\d{2}:?\d{2})\)?)?"
+from .dates import (
+    RELATIVE_DATE_RE,
+    RELATIVE_UNIT_SECONDS,
+    parse_absolute_date,
+    resolve_relative,
+    unreadable_date,
 )
-ABSOLUTE_DATE_RES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        _WEEKDAY
-        + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[a-z]{3,9})\.?,?\s+(?P<y>\d{4})"
-        + _TIME_TAIL,
-        _WEEKDAY
-        + r"(?P<m>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})"
-        + _TIME_TAIL,
-        r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"
-        r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2}|(?-i:[A-Z]{2,5}))?)?",
-    )
-)
-
-# "Updated 9 sec ago": the page was scraped some time after it was rendered, so the resolved
-# day is only as good as the file's modification time, hence date_approximate.
-RELATIVE_DATE_RE = re.compile(
-    r"(?P<n>\d+|an?|one)\s+(?P<unit>sec|second|min|minute|hr|hour|day|week)s?\s+ago",
-    re.IGNORECASE,
-)
-RELATIVE_UNIT_SECONDS: dict[str, int] = {
-    "sec": 1,
-    "second": 1,
-    "min": 60,
-    "minute": 60,
-    "hr": 3600,
-    "hour": 3600,
-    "day": 86400,
-    "week": 7 * 86400,
-}
 
 # The verb sites put before the date; it tells a furniture date line from a sentence that merely
 # contains a date.
@@ -112,41 +54,6 @@ DATELINE_RE = re.compile(
 )
 
 
-def normalize_date(value: str) -> str | None:
-    """``YYYY-MM-DD`` for an absolute date ("24 April 2022", "2022/04/24", ...), else None."""
-    return parse_absolute_date(value)[1]
-
-
-def parse_absolute_date(value: str) -> tuple[bool, str | None]:
-    """Whether ``value`` is written as an absolute date, and its ``YYYY-MM-DD`` when that is a
-    real day ("2024-13-45" is written as one, but is none)."""
-    value = value.strip()
-    shaped = False
-    for pattern in ABSOLUTE_DATE_RES:
-        match = pattern.fullmatch(value)
-        if not match:
-            continue
-        month_text = match["m"]
-        month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text.lower())
-        if month is None:
-            continue
-        shaped = True
-        try:
-            return True, dt.date(int(match["y"]), month, int(match["d"])).isoformat()
-        except ValueError:
-            continue
-    return shaped, None
-
-
-def unreadable_date(
-    where: str, value: object, place: str, *, dated: bool = False
-) -> SemsearchWarning:
-    """The warning for a date that cannot be read: ``where`` (file, and line) and ``place`` (the
-    field or line holding it) name it; ``dated`` when the document has a date from elsewhere."""
-    outcome = "its date is taken from elsewhere" if dated else "the document is kept without a date"
-    return SemsearchWarning(f"{where}: unreadable date {value!r} in {place}; {outcome}")
-
-
 @dataclass
 class _DateLine:
     raw: str
@@ -154,6 +61,8 @@ class _DateLine:
     approximate: bool
     unreadable: str | None = None
     """The date as written, when it looks like one (a digit in it) but is no real day."""
+    seconds: int = 0
+    """For a relative date: how long before the file's time."""
 
 
 def _date_line(line: str, *, mtime: float | None, strict: bool) -> _DateLine | None:
@@ -169,8 +78,8 @@ def _date_line(line: str, *, mtime: float | None, strict: bool) -> _DateLine | N
         if mtime is None:
             return _DateLine(line, None, False)
         seconds = n * RELATIVE_UNIT_SECONDS[relative["unit"].lower()]
-        instant = dt.datetime.fromtimestamp(mtime - seconds, tz=dt.timezone.utc)
-        return _DateLine(line, instant.date().isoformat(), True)
+        # The day is settled once the article's text is known (resolve_relative).
+        return _DateLine(line, "", True, seconds=seconds)
     shaped, date = parse_absolute_date(when)
     if date is not None:
         return _DateLine(line, date, False)
@@ -268,11 +177,17 @@ def _article(
         warnings.warn(unreadable_date(source, value, place), stacklevel=4)
     if header.captions:
         metadata["caption"] = " ".join(header.captions)
+    text = "\n\n".join(paragraphs)
+    date = dated.date if dated else None
+    if dated is not None and dated.approximate and mtime is not None:
+        date, metadata["date_basis"] = resolve_relative(dated.raw, dated.seconds, mtime, text)
+    elif dated is not None:
+        metadata["date_basis"] = f"the line {dated.raw!r}"
     return Document.create(
-        "\n\n".join(paragraphs),
+        text,
         title=header.title,
         source=source,
-        date=dated.date if dated else None,
+        date=date,
         date_approximate=dated.approximate if dated else False,
         dateline=dateline["place"] if dateline else None,
         highlights=highlights,

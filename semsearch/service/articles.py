@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..indexing import check_document
 from ..ingest import read_articles
-from ..ingest.news import normalize_date
+from ..ingest.dates import normalize_date
 from ..ingest.paths import SUPPORTED_SUFFIXES
 from ..types import Document, stable_doc_id
 from .models import AddRequest, ArticleIn, FileIn

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.ingest.news import normalize_date, parse_news_page
+from semsearch.ingest.dates import normalize_date
+from semsearch.ingest.news import parse_news_page
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "news" / "000_94129f04b1971983.txt"
 TITLES = [

@@ -170,7 +170,7 @@ def test_filters(client: httpx.Client, schema: Schema) -> None:
     cases: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
         ({"sources": ["city-*"]}, lambda h: h["source"] == "city-desk"),
         (
-            {"date_from": "2025-11-30", "date_to": "2025-12-02"},
+            {"date_from": "2025-12-01", "date_to": "2025-12-02"},
             lambda h: h["doc_id"] == "council-1",
         ),
         ({"date_to": "2025-11-30"}, lambda h: (h["date"] or "9999") <= "2025-11-30"),

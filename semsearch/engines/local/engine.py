@@ -308,6 +308,7 @@ class LocalEngine:
             "passages": passages,
             "vectors": 0 if vectors is None else len(vectors),
             "next_id": self.next_id,
+            "dates": self.store.date_summary(),
             "duplicates": duplicate_report(self.duplicates, self.store.passage_docs()),
         }
         if files:

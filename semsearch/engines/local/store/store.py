@@ -220,6 +220,21 @@ class Store:
         return int(docs), int(passages)
 
     @reads
+    def date_summary(self) -> dict[str, Any]:
+        """How many documents have a date, how many of those are approximate, and the range."""
+        dated, approximate, undated, first, last = self.db.execute(
+            "SELECT count(date), coalesce(sum(date IS NOT NULL AND date_approximate), 0),"
+            " count(*) - count(date), min(date), max(date) FROM documents"
+        ).fetchone()
+        return {
+            "dated": dated,
+            "approximate": approximate,
+            "undated": undated,
+            "first": first,
+            "last": last,
+        }
+
+    @reads
     def filter_ids(
         self,
         *,

@@ -1,4 +1,6 @@
-"""Retrieval evaluation on BEIR-format and SQuAD-format data, metrics by pytrec_eval (trec_eval)."""
+"""Evaluation: retrieval on BEIR-format and SQuAD-format data (metrics by pytrec_eval, as
+trec_eval computes them) and answers on SQuAD; news questions in the RealTime QA format are in
+``realtimeqa``."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .index import Index
-from .retrieval import Mode, encode_queries
-from .types import Document, Hit
+from ..errors import InputError
+from ..index import Index
+from ..retrieval import Mode, encode_queries
+from ..types import Document, Hit
 
 # trec_eval measure -> the name we print. MRR@10 is trec_eval's reciprocal rank of a run cut
 # at 10 documents (trec_eval's recip_rank has no cutoff of its own).

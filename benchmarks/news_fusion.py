@@ -1,0 +1,178 @@
+"""Hybrid fusion for news: static weights against query-dependent ones, chosen on tuning halves
+and reported on held-out halves of RealTime QA, SQuAD and SciFact.
+
+Usage: python benchmarks/news_fusion.py [--cache DIR] [--weeks DIR] [--json]
+
+Every candidate set is computed once (dense cosines, BM25 and proximity of the passages either
+ranker puts in its top 100, as Index.search fuses them); each variant then only re-fuses.
+
+Splits: RealTime QA by week (tuning: the first three weeks, held out: the last three), the
+answerable questions only, a hit being a top-5 passage holding the correct choice; SQuAD by
+question (tuning: even positions, held out: odd), gold paragraph at rank 1 and within 5;
+SciFact by query (tuning: even, held out: odd), nDCG@10. Near-duplicate collapse is left out of
+the re-fused rankings (it changes no figure here by more than noise: these corpora have few).
+
+Variants (each a function of the candidates' three score arrays):
+  static W/P        the default's form: 0.5+ of dense, W of BM25/max, P of proximity
+  adaptive A-B      W and P scaled by c = clip((m - A) / (B - A), 0, 1), m the query's best
+                    proximity among its candidates: a question that copies an article's wording
+                    (SQuAD) keeps the lexical signals; a paraphrase (news quizzes) leans on dense
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from cache import CACHE
+from retrieval import RTQA, HashedCache, load_or_build, log
+
+from semsearch import Filters, Index
+from semsearch.evaluate import beir_corpus, beir_metrics, beir_queries, squad_data
+from semsearch.evaluate.realtimeqa import fold, realtimeqa_weeks
+from semsearch.retrieval import DEPTH
+from semsearch.retrieval.fusion import LEXICAL_WEIGHT, PROXIMITY_WEIGHT
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TUNE_WEEKS = 3
+Cand = tuple[list[int], np.ndarray, np.ndarray, np.ndarray]
+Fuser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def candidates(index: Index, texts: list[str]) -> list[Cand]:
+    engine = index._engine
+    vectors = index.embedder.encode(texts)
+    out = []
+    for row, text in enumerate(texts):
+        ids, dense, lexical, _ = engine.candidates(
+            [text], vectors[row : row + 1], DEPTH, Filters()
+        )[0]
+        near = engine.proximity(text, ids)
+        near = np.zeros_like(dense) if near is None else near
+        out.append((ids.tolist(), dense, lexical, near))
+    return out
+
+
+def static(weight: float, near: float) -> Fuser:
+    def fuse(dense: np.ndarray, lexical: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+        top = float(lexical.max(initial=0.0)) or 1.0
+        return (1 - weight - near) * dense + weight * lexical / top + near * proximity
+
+    return fuse
+
+
+def adaptive(low: float, high: float, weight: float, near: float) -> Fuser:
+    def fuse(dense: np.ndarray, lexical: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+        best = float(proximity.max(initial=0.0))
+        c = min(1.0, max(0.0, (best - low) / (high - low)))
+        return static(weight * c, near * c)(dense, lexical, proximity)
+
+    return fuse
+
+
+def order(cand: Cand, fuse: Fuser) -> list[int]:
+    ids, dense, lexical, near = cand
+    return [ids[i] for i in np.argsort(-fuse(dense, lexical, near), kind="stable")]
+
+
+class Data:
+    def __init__(self, cache: Path, weeks: Path | None) -> None:
+        sq_docs, questions = squad_data(DATA / "squad-v1.1-dev" / "dev-v1.1.json")
+        squad = load_or_build("squad", sq_docs, cache)
+        self.sq_doc = dict(squad._engine.store.passage_docs())
+        self.sq = candidates(squad, [q.text for q in questions])
+        self.sq_gold = [q.doc_id for q in questions]
+        sf_dir = DATA / "beir-scifact"
+        queries, self.qrels = beir_queries(sf_dir)
+        scifact = load_or_build("scifact", beir_corpus(sf_dir), cache)
+        self.sf_doc = dict(scifact._engine.store.passage_docs())
+        self.sf_ids = list(queries)
+        self.sf = candidates(scifact, list(queries.values()))
+        self.rt: list[tuple[str, list[Cand], list[str], dict[int, str]]] = []
+        for week in realtimeqa_weeks(RTQA):
+            if weeks is not None and (weeks / week.name / "manifest.json").is_file():
+                index = Index.load(weeks / week.name)  # semsearch eval --index WEEKS
+            else:
+                index = Index(model=HashedCache(cache / f"rtqa-{week.name}-vectors.npz"))
+                index.add(week.documents)  # in memory only
+            texts = {p.id: fold(p.text) for d in week.documents for p in index.passages(d.id)}
+            sure = [q for q in week.questions if q.answerable]
+            self.rt.append(
+                (
+                    week.name,
+                    candidates(index, [q.text for q in sure]),
+                    [fold(q.gold) for q in sure],
+                    texts,
+                )
+            )
+            log(f"  rtqa {week.name}: {len(sure)} answerable")
+
+    def score(self, fuse: Fuser) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
+            hits = [
+                any(gold in texts[p] for p in order(c, fuse)[:5])
+                for _, cands, golds, texts in weeks
+                for c, gold in zip(cands, golds, strict=True)
+            ]
+            out[f"rtqa {half} top-5"] = float(np.mean(hits))
+        for half, start in (("tune", 0), ("held-out", 1)):
+            ranks = []
+            for i in range(start, len(self.sq), 2):
+                docs = list(dict.fromkeys(self.sq_doc[p] for p in order(self.sq[i], fuse)))
+                ranks.append(docs.index(self.sq_gold[i]) + 1 if self.sq_gold[i] in docs else 0)
+            out[f"squad {half} R@1"] = float(np.mean([r == 1 for r in ranks]))
+            out[f"squad {half} R@5"] = float(np.mean([0 < r <= 5 for r in ranks]))
+            runs = {
+                self.sf_ids[i]: list(dict.fromkeys(self.sf_doc[p] for p in order(self.sf[i], fuse)))
+                for i in range(start, len(self.sf), 2)
+            }
+            out[f"scifact {half} nDCG@10"] = beir_metrics(
+                runs, {q: self.qrels[q] for q in runs if q in self.qrels}
+            )["nDCG@10"]
+        return {k: round(v, 4) for k, v in out.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument(
+        "--weeks", type=Path, help="RealTime QA week indexes saved by semsearch eval --index"
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    data = Data(args.cache, args.weeks)
+    variants: dict[str, Fuser] = {
+        "dense": static(0.0, 0.0),
+        "lexical only": static(1.0, 0.0),
+        f"default: static {LEXICAL_WEIGHT}/{PROXIMITY_WEIGHT}": static(
+            LEXICAL_WEIGHT, PROXIMITY_WEIGHT
+        ),
+    }
+    for w in (0.05, 0.1, 0.15, 0.2):
+        for p in (0.0, 0.1, 0.2, 0.35):
+            variants[f"static {w}/{p}"] = static(w, p)
+    for low in (0.2, 0.3, 0.4, 0.5, 0.6):
+        for high in (0.6, 0.7, 0.8, 0.9, 1.0):
+            if high > low:
+                variants[f"adaptive {low}-{high}"] = adaptive(
+                    low, high, LEXICAL_WEIGHT, PROXIMITY_WEIGHT
+                )
+    table = {name: data.score(fuse) for name, fuse in variants.items()}
+    if args.json:
+        print(json.dumps(table, indent=1))
+        return
+    columns = list(next(iter(table.values())))
+    print("| variant | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name, row in table.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in columns) + " |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
