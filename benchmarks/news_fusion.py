@@ -17,11 +17,16 @@ Variants (each a function of the candidates' three score arrays):
   adaptive A-B      W and P scaled by c = clip((m - A) / (B - A), 0, 1), m the query's best
                     proximity among its candidates: a question that copies an article's wording
                     (SQuAD) keeps the lexical signals; a paraphrase (news quizzes) leans on dense
+  + article S       each passage's fused score plus S times the best fused score among the
+                    candidates of its own article
+  + recency G/T     plus G * exp(-age / T), the age in days of the passage's article before the
+                    index's newest article (no change for undated articles: SQuAD, SciFact)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -39,12 +44,20 @@ from semsearch.retrieval.fusion import LEXICAL_WEIGHT, PROXIMITY_WEIGHT
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNE_WEEKS = 3
-Cand = tuple[list[int], np.ndarray, np.ndarray, np.ndarray]
+Cand = tuple[list[int], np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]
 Fuser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def candidates(index: Index, texts: list[str]) -> list[Cand]:
     engine = index._engine
+    doc_of = dict(engine.store.passage_docs())
+    dates = {d.id: d.date for d in index.documents()}
+    known = [dt.date.fromisoformat(d) for d in dates.values() if d]
+    newest = max(known) if known else None
+    age = {  # days before the index's newest article; NaN without a date
+        doc: float((newest - dt.date.fromisoformat(day)).days) if day and newest else np.nan
+        for doc, day in dates.items()
+    }
     vectors = index.embedder.encode(texts)
     out = []
     for row, text in enumerate(texts):
@@ -53,7 +66,8 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
         )[0]
         near = engine.proximity(text, ids)
         near = np.zeros_like(dense) if near is None else near
-        out.append((ids.tolist(), dense, lexical, near))
+        docs = [doc_of[i] for i in ids.tolist()]
+        out.append((ids.tolist(), dense, lexical, near, docs, np.array([age[d] for d in docs])))
     return out
 
 
@@ -74,9 +88,22 @@ def adaptive(low: float, high: float, weight: float, near: float) -> Fuser:
     return fuse
 
 
-def order(cand: Cand, fuse: Fuser) -> list[int]:
-    ids, dense, lexical, near = cand
-    return [ids[i] for i in np.argsort(-fuse(dense, lexical, near), kind="stable")]
+def order(
+    cand: Cand, fuse: Fuser, article: float = 0.0, recency: tuple[float, float] = (0.0, 1.0)
+) -> list[int]:
+    """Passage ids best first; ``article`` adds that share of the best score among the
+    candidates of the passage's own article (an article that answers lifts all its passages);
+    ``recency`` (G, T) adds G * exp(-age / T), age in days before the index's newest article."""
+    ids, dense, lexical, near, docs, age = cand
+    fused = fuse(dense, lexical, near)
+    if recency[0]:
+        fused = fused + recency[0] * np.nan_to_num(np.exp(-np.maximum(age, 0) / recency[1]))
+    if article:
+        best: dict[str, float] = {}
+        for doc, score in zip(docs, fused.tolist(), strict=True):
+            best[doc] = max(best.get(doc, -1e9), score)
+        fused = fused + article * np.array([best[d] for d in docs], dtype=np.float32)
+    return [ids[i] for i in np.argsort(-fused, kind="stable")]
 
 
 class Data:
@@ -111,11 +138,13 @@ class Data:
             )
             log(f"  rtqa {week.name}: {len(sure)} answerable")
 
-    def score(self, fuse: Fuser) -> dict[str, float]:
+    def score(
+        self, fuse: Fuser, article: float = 0.0, recency: tuple[float, float] = (0.0, 1.0)
+    ) -> dict[str, float]:
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
             hits = [
-                any(gold in texts[p] for p in order(c, fuse)[:5])
+                any(gold in texts[p] for p in order(c, fuse, article, recency)[:5])
                 for _, cands, golds, texts in weeks
                 for c, gold in zip(cands, golds, strict=True)
             ]
@@ -123,12 +152,16 @@ class Data:
         for half, start in (("tune", 0), ("held-out", 1)):
             ranks = []
             for i in range(start, len(self.sq), 2):
-                docs = list(dict.fromkeys(self.sq_doc[p] for p in order(self.sq[i], fuse)))
+                docs = list(
+                    dict.fromkeys(self.sq_doc[p] for p in order(self.sq[i], fuse, article, recency))
+                )
                 ranks.append(docs.index(self.sq_gold[i]) + 1 if self.sq_gold[i] in docs else 0)
             out[f"squad {half} R@1"] = float(np.mean([r == 1 for r in ranks]))
             out[f"squad {half} R@5"] = float(np.mean([0 < r <= 5 for r in ranks]))
             runs = {
-                self.sf_ids[i]: list(dict.fromkeys(self.sf_doc[p] for p in order(self.sf[i], fuse)))
+                self.sf_ids[i]: list(
+                    dict.fromkeys(self.sf_doc[p] for p in order(self.sf[i], fuse, article, recency))
+                )
                 for i in range(start, len(self.sf), 2)
             }
             out[f"scifact {half} nDCG@10"] = beir_metrics(
@@ -146,23 +179,32 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     data = Data(args.cache, args.weeks)
-    variants: dict[str, Fuser] = {
-        "dense": static(0.0, 0.0),
-        "lexical only": static(1.0, 0.0),
-        f"default: static {LEXICAL_WEIGHT}/{PROXIMITY_WEIGHT}": static(
-            LEXICAL_WEIGHT, PROXIMITY_WEIGHT
+    variants: dict[str, tuple[Fuser, float]] = {
+        "dense": (static(0.0, 0.0), 0.0),
+        "lexical only": (static(1.0, 0.0), 0.0),
+        f"default: static {LEXICAL_WEIGHT}/{PROXIMITY_WEIGHT}": (
+            static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT),
+            0.0,
         ),
     }
     for w in (0.05, 0.1, 0.15, 0.2):
         for p in (0.0, 0.1, 0.2, 0.35):
-            variants[f"static {w}/{p}"] = static(w, p)
-    for low in (0.2, 0.3, 0.4, 0.5, 0.6):
-        for high in (0.6, 0.7, 0.8, 0.9, 1.0):
+            variants[f"static {w}/{p}"] = (static(w, p), 0.0)
+    for low in (0.2, 0.4, 0.6):
+        for high in (0.6, 0.8, 1.0):
             if high > low:
-                variants[f"adaptive {low}-{high}"] = adaptive(
-                    low, high, LEXICAL_WEIGHT, PROXIMITY_WEIGHT
-                )
-    table = {name: data.score(fuse) for name, fuse in variants.items()}
+                fuse = adaptive(low, high, LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
+                variants[f"adaptive {low}-{high}"] = (fuse, 0.0)
+    for share in (0.1, 0.2, 0.3, 0.5, 1.0):
+        variants[f"default + article {share}"] = (static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT), share)
+        variants[f"dense + article {share}"] = (static(0.0, 0.0), share)
+        variants[f"static 0.15/0.1 + article {share}"] = (static(0.15, 0.1), share)
+    table = {name: data.score(fuse, share) for name, (fuse, share) in variants.items()}
+    default = static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
+    for gain in (0.05, 0.1, 0.2, 0.3):
+        for days in (7.0, 14.0, 30.0):
+            for name, fuse in (("default", default), ("dense", static(0.0, 0.0))):
+                table[f"{name} + recency {gain}/{days:g}d"] = data.score(fuse, 0.0, (gain, days))
     if args.json:
         print(json.dumps(table, indent=1))
         return
