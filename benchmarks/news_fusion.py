@@ -38,7 +38,7 @@ from retrieval import RTQA, HashedCache, load_or_build, log
 
 from semsearch import Filters, Index
 from semsearch.evaluate import beir_corpus, beir_metrics, beir_queries, squad_data
-from semsearch.evaluate.realtimeqa import fold, realtimeqa_weeks
+from semsearch.evaluate.rtqa import fold, realtimeqa_weeks
 from semsearch.retrieval import DEPTH
 from semsearch.retrieval.fusion import LEXICAL_WEIGHT, PROXIMITY_WEIGHT
 

@@ -36,7 +36,7 @@ from semsearch.evaluate import (
     search_all,
     squad_data,
 )
-from semsearch.evaluate.realtimeqa import fold, realtimeqa_weeks
+from semsearch.evaluate.rtqa import fold, realtimeqa_weeks
 from semsearch.retrieval import DEPTH, Mode
 from semsearch.retrieval.fusion import Fusion, fuse
 

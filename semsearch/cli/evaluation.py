@@ -81,7 +81,7 @@ def eval_command(
     each week searched in an index of its own articles. --answers adds answer quality.
     """
     from .. import evaluate as ev
-    from ..evaluate import realtimeqa as rt
+    from ..evaluate import rtqa as rt
 
     start = time.perf_counter()
     clock = ev.Clock()

@@ -1,6 +1,6 @@
 """Evaluation: retrieval on BEIR-format and SQuAD-format data (metrics by pytrec_eval, as
 trec_eval computes them) and answers on SQuAD; news questions in the RealTime QA format are in
-``realtimeqa``."""
+``rtqa``."""
 
 from __future__ import annotations
 

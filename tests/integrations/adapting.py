@@ -1,4 +1,5 @@
-"""What both adapters' tests use: asyncio on a thread of its own, and a spy on Index.search."""
+"""What both adapters' tests use: a small library of articles, asyncio on a thread of its own,
+and a spy on Index.search."""
 
 from __future__ import annotations
 
@@ -10,9 +11,36 @@ from typing import Any, TypeVar
 
 import pytest
 
-from semsearch import Index
+from semsearch import Document, Index
 
 T = TypeVar("T")
+
+DOCS = [
+    Document.create(
+        "The city council met on Monday evening. It approved the budget for the new library "
+        "by seven votes to two. Construction of the library starts in June and should take "
+        "two years. The mayor said the old reading room will close once the new one opens.",
+        title="Council approves library budget",
+        source="wire/council.txt",
+        date="2024-05-06",
+    ),
+    Document.create(
+        "The new library will hold a million books on six floors. Its reading rooms open next "
+        "spring, a year before the children's wing. The architect said the budget is tight but "
+        "enough for solar panels on the roof. Readers asked for longer opening hours.",
+        title="What the new library will hold",
+        source="paper/library.txt",
+        date="2023-02-01",
+    ),
+    Document.create(
+        "Heavy rain flooded the streets of the port on Tuesday. Schools closed for the day and "
+        "ferries stayed in the harbour. Forecasters expect more rain before the weekend.",
+        title="Rain floods the port",
+        source="wire/rain.txt",
+        date="2024-03-12",
+    ),
+]
+QUERY = "budget of the new library"
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

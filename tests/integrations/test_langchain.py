@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from adapting import SearchSpy, run_async
+from adapting import DOCS, QUERY, SearchSpy, run_async
 from langchain_core.documents import Document as LCDocument
 from langchain_core.runnables import (
     RunnableLambda,
@@ -21,36 +21,9 @@ from langchain_core.runnables import (
 )
 from pydantic import ValidationError
 
-from semsearch import Document, Embedder, Filters, Index, InputError
+from semsearch import Embedder, Filters, Index, InputError
 from semsearch.integrations import METADATA_KEYS
 from semsearch.integrations.langchain import SemsearchRetriever
-
-DOCS = [
-    Document.create(
-        "The city council met on Monday evening. It approved the budget for the new library "
-        "by seven votes to two. Construction of the library starts in June and should take "
-        "two years. The mayor said the old reading room will close once the new one opens.",
-        title="Council approves library budget",
-        source="wire/council.txt",
-        date="2024-05-06",
-    ),
-    Document.create(
-        "The new library will hold a million books on six floors. Its reading rooms open next "
-        "spring, a year before the children's wing. The architect said the budget is tight but "
-        "enough for solar panels on the roof. Readers asked for longer opening hours.",
-        title="What the new library will hold",
-        source="paper/library.txt",
-        date="2023-02-01",
-    ),
-    Document.create(
-        "Heavy rain flooded the streets of the port on Tuesday. Schools closed for the day and "
-        "ferries stayed in the harbour. Forecasters expect more rain before the weekend.",
-        title="Rain floods the port",
-        source="wire/rain.txt",
-        date="2024-03-12",
-    ),
-]
-QUERY = "budget of the new library"
 
 
 @pytest.fixture(scope="module")

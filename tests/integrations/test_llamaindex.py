@@ -8,48 +8,24 @@ import importlib
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 pytest.importorskip("llama_index.core")
 
-from adapting import SearchSpy, run_async
+from adapting import DOCS as LIBRARY
+from adapting import QUERY, SearchSpy, run_async
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 
-from semsearch import Document, Embedder, Filters, Index, InputError
+from semsearch import Embedder, Filters, Index, InputError
 from semsearch.integrations import METADATA_KEYS
 from semsearch.integrations.llamaindex import SemsearchRetriever
 
-DOCS = [
-    Document.create(
-        "The city council met on Monday evening. It approved the budget for the new library "
-        "by seven votes to two. Construction of the library starts in June and should take "
-        "two years. The mayor said the old reading room will close once the new one opens.",
-        title="Council approves library budget",
-        source="wire/council.txt",
-        date="2024-05-06",
-        url="https://example.com/council",
-    ),
-    Document.create(
-        "The new library will hold a million books on six floors. Its reading rooms open next "
-        "spring, a year before the children's wing. The architect said the budget is tight but "
-        "enough for solar panels on the roof. Readers asked for longer opening hours.",
-        title="What the new library will hold",
-        source="paper/library.txt",
-        date="2023-02-01",
-    ),
-    Document.create(
-        "Heavy rain flooded the streets of the port on Tuesday. Schools closed for the day and "
-        "ferries stayed in the harbour. Forecasters expect more rain before the weekend.",
-        title="Rain floods the port",
-        source="wire/rain.txt",
-        date="2024-03-12",
-    ),
-]
-QUERY = "budget of the new library"
+DOCS = [replace(LIBRARY[0], url="https://example.com/council"), *LIBRARY[1:]]
 QUERY_BUNDLE = QueryBundle(QUERY)
 
 

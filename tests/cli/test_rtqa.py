@@ -11,7 +11,7 @@ import pytest
 
 from semsearch import Embedder, Index
 from semsearch.cli import main
-from semsearch.evaluate.realtimeqa import evaluate_realtimeqa, realtimeqa_weeks
+from semsearch.evaluate.rtqa import evaluate_realtimeqa, realtimeqa_weeks
 
 HARBOUR = (
     "The port authority of Valmora approved a new harbour wall on Tuesday. "
