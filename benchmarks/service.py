@@ -109,9 +109,8 @@ def drive(
     return summary([x for per in latencies for x in per], sum(errors), elapsed)
 
 
-def in_process(location: Path, queries: list[str], seconds: float) -> dict[str, Any]:
-    index = Index.load(location)
-    expected = min(K, passages(location))
+def in_process(index: Index, queries: list[str], seconds: float) -> dict[str, Any]:
+    expected = min(K, int(index.info()["passages"]))
     for q in queries[:20]:  # model, files and caches warm
         index.search(q, k=K)
 
@@ -244,9 +243,8 @@ def fmt(r: dict[str, Any]) -> str:
     )
 
 
-def read_queries(path: Path | None, location: Path) -> list[str]:
+def read_queries(path: Path | None, index: Index) -> list[str]:
     if path is None:  # titles, then each passage's first sentence
-        index = Index.load(location)
         found = [d.title for d in index.documents() if d.title]
         for doc in index.documents():
             found += [_SENTENCE.split(p.text.strip())[0] for p in index.passages(doc.id)]
@@ -256,10 +254,6 @@ def read_queries(path: Path | None, location: Path) -> list[str]:
     if path.suffix == ".jsonl":
         return [json.loads(line)["text"] for line in lines]
     return lines
-
-
-def passages(location: Path) -> int:
-    return int(Index.load(location).info()["passages"])
 
 
 def table(results: dict[str, Any]) -> str:
@@ -300,15 +294,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="semsearch-bench-service-") as scratch:
             copy = Path(scratch) / location.name
             shutil.copytree(location, copy)
-            queries = read_queries(args.queries, copy)
-            n = passages(copy)
+            index = Index.load(copy)
+            queries = read_queries(args.queries, index)
+            n = int(index.info()["passages"])
             log(
                 f"{location}: {n:,} passages, {len(queries)} queries, load {os.getloadavg()[0]:.1f}"
             )
             results[str(location)] = {
                 "passages": n,
                 "queries": len(queries),
-                "in_process": in_process(copy, queries, args.seconds),
+                "in_process": in_process(index, queries, args.seconds),
                 "http": over_http(copy, queries, args.seconds),
             }
     text = table(results)
