@@ -20,17 +20,23 @@ Variants (each a function of the candidates' three score arrays):
   + article S       each passage's fused score plus S times the best fused score among the
                     candidates of its own article
   + recency G/T     plus G * exp(-age / T), the age in days of the passage's article before the
-                    index's newest article (no change for undated articles: SQuAD, SciFact)
+                    newest candidate's article (no change for undated articles: SQuAD, SciFact);
+                    "cued" only for queries naming a recent time, as Index.search does by
+                    default (T then the period they name), "all" for every query
+  + prf M/E/B       pseudo-relevance feedback on the BM25 side: the E terms of the best M fused
+                    passages with the highest tf * idf (not in the query) score the candidates
+                    by BM25 too, and B times that is added to their BM25 score
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import collections
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cache import CACHE
@@ -41,10 +47,23 @@ from semsearch.evaluate import beir_corpus, beir_metrics, beir_queries, squad_da
 from semsearch.evaluate.rtqa import fold, realtimeqa_weeks
 from semsearch.retrieval import DEPTH
 from semsearch.retrieval.fusion import LEXICAL_WEIGHT, PROXIMITY_WEIGHT
+from semsearch.retrieval.recency import RECENCY_GAIN, recency_boost, recent_days
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNE_WEEKS = 3
-Cand = tuple[list[int], np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]
+# ids, cosines, BM25, proximity, each candidate's article and date, the query's recency period,
+# and the BM25 scores of the query's feedback terms per (M, E)
+Cand = tuple[
+    list[int],
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    list[str],
+    list[str | None],
+    float | None,
+    dict[tuple[int, int], np.ndarray],
+]
+FEEDBACK = ((1, 10), (3, 10), (5, 20))
 Fuser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -52,11 +71,10 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
     engine = index._engine
     doc_of = dict(engine.store.passage_docs())
     dates = {d.id: d.date for d in index.documents()}
-    known = [dt.date.fromisoformat(d) for d in dates.values() if d]
-    newest = max(known) if known else None
-    age = {  # days before the index's newest article; NaN without a date
-        doc: float((newest - dt.date.fromisoformat(day)).days) if day and newest else np.nan
-        for doc, day in dates.items()
+    indexed = {  # what BM25 indexes of each passage: title and text
+        p.id: f"{d.title}\n\n{p.text}" if d.title else p.text
+        for d in index.documents()
+        for p in index.passages(d.id)
     }
     vectors = index.embedder.encode(texts)
     out = []
@@ -67,8 +85,41 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
         near = engine.proximity(text, ids)
         near = np.zeros_like(dense) if near is None else near
         docs = [doc_of[i] for i in ids.tolist()]
-        out.append((ids.tolist(), dense, lexical, near, docs, np.array([age[d] for d in docs])))
+        first = np.argsort(-static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT)(dense, lexical, near))
+        feedback = {
+            (m, e): _feedback(engine.bm25, text, [int(ids[i]) for i in first[:m]], indexed, e, ids)
+            for m, e in FEEDBACK
+        }
+        out.append(
+            (
+                ids.tolist(),
+                dense,
+                lexical,
+                near,
+                docs,
+                [dates[d] for d in docs],
+                recent_days(text),
+                feedback,
+            )
+        )
     return out
+
+
+def _feedback(
+    bm25: Any, query: str, best: list[int], indexed: dict[int, str], e: int, ids: np.ndarray
+) -> np.ndarray:
+    """BM25 scores of the candidates ``ids`` for the ``e`` terms of the ``best`` passages with
+    the highest tf * idf that the query does not hold."""
+    tokens, known = bm25.tokenizer, bm25.vocab
+    asked = set(tokens.terms(query))
+    tf = collections.Counter(
+        t for p in best for t in tokens.terms(indexed[p]) if t not in asked and t in known
+    )
+    terms = sorted(tf, key=lambda t: (-tf[t] * bm25._idf[known[t]], t))[:e]
+    if not terms:
+        return np.zeros(len(ids), np.float32)
+    scores = np.asarray(bm25._matrix().get_scores_from_ids([known[t] for t in terms]), np.float32)
+    return scores[np.searchsorted(bm25._ids, ids)]
 
 
 def static(weight: float, near: float) -> Fuser:
@@ -89,15 +140,26 @@ def adaptive(low: float, high: float, weight: float, near: float) -> Fuser:
 
 
 def order(
-    cand: Cand, fuse: Fuser, article: float = 0.0, recency: tuple[float, float] = (0.0, 1.0)
+    cand: Cand,
+    fuse: Fuser,
+    article: float = 0.0,
+    recency: tuple[str, float, float | None] | None = None,
+    prf: tuple[int, int, float] | None = None,
 ) -> list[int]:
     """Passage ids best first; ``article`` adds that share of the best score among the
     candidates of the passage's own article (an article that answers lifts all its passages);
-    ``recency`` (G, T) adds G * exp(-age / T), age in days before the index's newest article."""
-    ids, dense, lexical, near, docs, age = cand
+    ``recency`` ("cued" or "all", G, T) adds G * exp(-age / T) (T None: the query's own period,
+    else a week), age in days before the newest candidate's article; ``prf`` (M, E, B) adds B
+    times the feedback terms' BM25 to the BM25 scores."""
+    ids, dense, lexical, near, docs, dates, cue, feedback = cand
+    if prf is not None:
+        lexical = lexical + prf[2] * feedback[prf[0], prf[1]]
     fused = fuse(dense, lexical, near)
-    if recency[0]:
-        fused = fused + recency[0] * np.nan_to_num(np.exp(-np.maximum(age, 0) / recency[1]))
+    if recency is not None:
+        which, gain, days = recency
+        window = days or cue or 7.0
+        if which == "all" or cue is not None:
+            fused = fused + recency_boost(dates, window) * (gain / RECENCY_GAIN)
     if article:
         best: dict[str, float] = {}
         for doc, score in zip(docs, fused.tolist(), strict=True):
@@ -139,12 +201,16 @@ class Data:
             log(f"  rtqa {week.name}: {len(sure)} answerable")
 
     def score(
-        self, fuse: Fuser, article: float = 0.0, recency: tuple[float, float] = (0.0, 1.0)
+        self,
+        fuse: Fuser,
+        article: float = 0.0,
+        recency: tuple[str, float, float | None] | None = None,
+        prf: tuple[int, int, float] | None = None,
     ) -> dict[str, float]:
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
             hits = [
-                any(gold in texts[p] for p in order(c, fuse, article, recency)[:5])
+                any(gold in texts[p] for p in order(c, fuse, article, recency, prf)[:5])
                 for _, cands, golds, texts in weeks
                 for c, gold in zip(cands, golds, strict=True)
             ]
@@ -153,14 +219,18 @@ class Data:
             ranks = []
             for i in range(start, len(self.sq), 2):
                 docs = list(
-                    dict.fromkeys(self.sq_doc[p] for p in order(self.sq[i], fuse, article, recency))
+                    dict.fromkeys(
+                        self.sq_doc[p] for p in order(self.sq[i], fuse, article, recency, prf)
+                    )
                 )
                 ranks.append(docs.index(self.sq_gold[i]) + 1 if self.sq_gold[i] in docs else 0)
             out[f"squad {half} R@1"] = float(np.mean([r == 1 for r in ranks]))
             out[f"squad {half} R@5"] = float(np.mean([0 < r <= 5 for r in ranks]))
             runs = {
                 self.sf_ids[i]: list(
-                    dict.fromkeys(self.sf_doc[p] for p in order(self.sf[i], fuse, article, recency))
+                    dict.fromkeys(
+                        self.sf_doc[p] for p in order(self.sf[i], fuse, article, recency, prf)
+                    )
                 )
                 for i in range(start, len(self.sf), 2)
             }
@@ -201,10 +271,19 @@ def main() -> None:
         variants[f"static 0.15/0.1 + article {share}"] = (static(0.15, 0.1), share)
     table = {name: data.score(fuse, share) for name, (fuse, share) in variants.items()}
     default = static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
-    for gain in (0.05, 0.1, 0.2, 0.3):
-        for days in (7.0, 14.0, 30.0):
-            for name, fuse in (("default", default), ("dense", static(0.0, 0.0))):
-                table[f"{name} + recency {gain}/{days:g}d"] = data.score(fuse, 0.0, (gain, days))
+    for which in ("all", "cued"):
+        for gain in (0.1, 0.2, 0.3, 0.5):
+            for days in (7.0, 14.0, 30.0):
+                name = f"default + recency {which} {gain}/{days:g}d"
+                table[name] = data.score(default, 0.0, (which, gain, days))
+            name = f"default + recency {which} {gain}/period named"
+            table[name] = data.score(default, 0.0, (which, gain, None))
+    for m, e in FEEDBACK:
+        for beta in (0.1, 0.2, 0.35, 0.5):
+            table[f"default + prf {m}/{e}/{beta}"] = data.score(default, prf=(m, e, beta))
+            table[f"default + recency cued + prf {m}/{e}/{beta}"] = data.score(
+                default, 0.0, ("cued", RECENCY_GAIN, None), (m, e, beta)
+            )
     if args.json:
         print(json.dumps(table, indent=1))
         return

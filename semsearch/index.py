@@ -204,6 +204,7 @@ class Index:
         filters: Filters | None = None,
         mode: Mode = "hybrid",
         reranker: Reranker | None = None,
+        recency: bool | None = None,
     ) -> list[Hit]:
         """The ``k`` passages that best match ``query``, best first, among those passing
         ``filters``; a passage duplicating a better-ranked one (same or near-same text) is left
@@ -212,9 +213,13 @@ class Index:
         ``mode`` is "dense" (embeddings), "lexical" (BM25) or "hybrid" (both, fused; the best
         on every benchmark we measured). Filtering happens inside the search, so ``k`` hits come
         back whenever ``k`` qualify (in lexical mode: ``k`` sharing a query term). ``reranker``
-        reorders the fused candidates with a cross-encoder.
+        reorders the fused candidates with a cross-encoder. ``recency`` favours recent articles
+        in hybrid mode: by default (None) for a query that names a recent time ("this week",
+        "yesterday", "recently"), with True for every query, with False never.
         """
-        return self.search_many([query], k=k, filters=filters, mode=mode, reranker=reranker)[0]
+        return self.search_many(
+            [query], k=k, filters=filters, mode=mode, reranker=reranker, recency=recency
+        )[0]
 
     def search_many(
         self,
@@ -225,6 +230,7 @@ class Index:
         mode: Mode = "hybrid",
         reranker: Reranker | None = None,
         query_vectors: Matrix | None = None,
+        recency: bool | None = None,
     ) -> list[list[Hit]]:
         """``search`` for many queries at once, embedded in batches (or given as
         ``query_vectors``, one row per query, to reuse embeddings the caller already has)."""
@@ -242,6 +248,7 @@ class Index:
             filters=filters or Filters(),
             reranker=reranker,
             query_vectors=query_vectors,
+            recency=recency,
         )
 
     def ask(
@@ -251,13 +258,16 @@ class Index:
         k: int = 5,
         filters: Filters | None = None,
         answerer: Answerer | None = None,
+        recency: bool | None = None,
     ) -> Answer:
         """Answer ``question`` from the ``k`` best passages with cited quotes, or abstain.
 
-        ``filters`` are those of ``search``; ``answerer`` defaults to the model-free
-        ``semsearch.SentenceAnswerer``.
+        ``filters`` and ``recency`` are those of ``search``; ``answerer`` defaults to the
+        model-free ``semsearch.SentenceAnswerer``.
         """
-        return self.ask_many([question], k=k, filters=filters, answerer=answerer)[0]
+        return self.ask_many([question], k=k, filters=filters, answerer=answerer, recency=recency)[
+            0
+        ]
 
     def ask_many(
         self,
@@ -266,6 +276,7 @@ class Index:
         k: int = 5,
         filters: Filters | None = None,
         answerer: Answerer | None = None,
+        recency: bool | None = None,
     ) -> list[Answer]:
         """``ask`` for many questions, retrieved and embedded in batches."""
         questions = list(questions)
@@ -275,7 +286,9 @@ class Index:
             batch = questions[i : i + QUESTION_BATCH]
             # Embedded once: the search and the answerer both use these vectors.
             vectors = encode_queries(self.embedder, batch)
-            hits = self.search_many(batch, k=k, filters=filters, query_vectors=vectors)
+            hits = self.search_many(
+                batch, k=k, filters=filters, query_vectors=vectors, recency=recency
+            )
             chosen = answerer or _DEFAULT_ANSWERER
             answers.extend(chosen.answer_many(context, batch, hits, query_vectors=vectors))
         return answers

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, LOAD_MODEL_OPTION, _warnings_to_stderr, cli, filter_options
+from .base import (
+    INDEX_OPTION,
+    LOAD_MODEL_OPTION,
+    RECENCY_OPTION,
+    _warnings_to_stderr,
+    cli,
+    filter_options,
+)
 
 if TYPE_CHECKING:
     from ..answers.compose import Answer
@@ -33,8 +40,15 @@ CITATION_KEYS = ("n", "doc_id", "title", "passage_id", "start", "end", "quote")
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @filter_options
+@RECENCY_OPTION
 def ask_command(
-    question: str, index_dir: Path, k: int, as_json: bool, filters: Filters, model: str | None
+    question: str,
+    index_dir: Path,
+    k: int,
+    as_json: bool,
+    filters: Filters,
+    recency: bool | None,
+    model: str | None,
 ) -> None:
     """Answer QUESTION with quotes from the indexed articles, each cited as [n].
 
@@ -47,7 +61,7 @@ def ask_command(
 
     index = Index.load(index_dir, model=model)
     with _warnings_to_stderr():
-        answer = index.ask(question, k=k, filters=filters)
+        answer = index.ask(question, k=k, filters=filters, recency=recency)
     if as_json:
         out = {
             "question": answer.question,

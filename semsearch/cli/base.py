@@ -118,6 +118,13 @@ LOAD_MODEL_OPTION = click.option(
     "path: a path an index records is never loaded unless given here.",
 )
 
+RECENCY_OPTION = click.option(
+    "--recency/--no-recency",
+    default=None,
+    help="Favour recent articles for every query, or for none. Without either, only a query "
+    'that names a recent time ("this week", "yesterday", "recently") favours them.',
+)
+
 
 def shown(location: Path | str) -> str:
     """An index location as printed: a Milvus address without its password or token."""

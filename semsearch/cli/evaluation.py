@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import SemsearchError
-from .base import cli
+from .base import RECENCY_OPTION, cli
 
 if TYPE_CHECKING:
     from ..embeddings.embedder import Backend
@@ -62,6 +62,7 @@ def _modes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str
     "--answers", is_flag=True, help="SQuAD and RealTime QA: also score answers (Index.ask)."
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
+@RECENCY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def eval_command(
     data: Path,
@@ -72,6 +73,7 @@ def eval_command(
     backend: Backend | None,
     answers: bool,
     limit: int | None,
+    recency: bool | None,
     as_json: bool,
 ) -> None:
     """Measure search quality on DATA: a BEIR folder (corpus.jsonl, queries.jsonl,
@@ -97,7 +99,9 @@ def eval_command(
                 where = None if index_dir is None else index_dir / week.name
                 return _build_or_load(where, lambda: week.documents, first_tokens, backend, clock)
 
-        results = rt.evaluate_realtimeqa(weeks, index_of, modes=modes, answers=answers, clock=clock)
+        results = rt.evaluate_realtimeqa(
+            weeks, index_of, modes=modes, answers=answers, clock=clock, recency=recency
+        )
         count = sum(len(w.questions) for w in weeks)
         extra["weeks"] = len(weeks)
     elif data.is_dir():
@@ -109,14 +113,16 @@ def eval_command(
             index = _build_or_load(
                 index_dir, lambda: ev.beir_corpus(data), first_tokens, backend, clock
             )
-        results = ev.evaluate_beir(index, queries, qrels, modes=modes, clock=clock)
+        results = ev.evaluate_beir(index, queries, qrels, modes=modes, clock=clock, recency=recency)
         count = len(queries)
     else:
         docs, questions = ev.squad_data(data)
         questions = questions[:limit] if limit is not None else questions
         with clock.time("index build or load"):
             index = _build_or_load(index_dir, lambda: docs, first_tokens, backend, clock)
-        results = ev.evaluate_squad(index, questions, modes=modes, answers=answers, clock=clock)
+        results = ev.evaluate_squad(
+            index, questions, modes=modes, answers=answers, clock=clock, recency=recency
+        )
         count = len(questions)
     seconds = {"total": time.perf_counter() - start, **clock.seconds}
     # Embedding happens inside the index build (passages) and before the searches (queries).

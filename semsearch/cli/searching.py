@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import InputError
-from .base import INDEX_OPTION, LOAD_MODEL_OPTION, _warnings_to_stderr, cli, filter_options
+from .base import (
+    INDEX_OPTION,
+    LOAD_MODEL_OPTION,
+    RECENCY_OPTION,
+    _warnings_to_stderr,
+    cli,
+    filter_options,
+)
 
 if TYPE_CHECKING:
     from ..types import Filters, Hit
@@ -44,6 +51,7 @@ BATCH_HIT_KEYS = ("rank", "score", "doc_id", "passage_id", "title", "start", "en
     show_default=True,
     help="Embeddings, BM25, or both fused.",
 )
+@RECENCY_OPTION
 @click.option("--rerank", metavar="MODEL", help="Rerank with this cross-encoder (downloads it).")
 def search_command(
     query: str | None,
@@ -53,6 +61,7 @@ def search_command(
     filters: Filters,
     queries: Path | None,
     mode: str,
+    recency: bool | None,
     rerank: str | None,
     model: str | None,
 ) -> None:
@@ -66,6 +75,8 @@ def search_command(
         raise click.UsageError("give either QUERY or --queries, not both or neither")
     if query is not None and not query.strip():
         raise InputError(None, "empty query")  # before loading the model, which takes seconds
+    if recency and mode != "hybrid":
+        raise InputError(None, f"--recency needs --mode hybrid, got --mode {mode}")
     if queries is not None and str(queries) != "-":
         for _ in _read_queries(queries):  # validate the whole file first: no partial output
             pass
@@ -73,7 +84,7 @@ def search_command(
     from ..index import Index
 
     index = Index.load(index_dir, model=model)
-    options: dict[str, Any] = {"filters": filters, "mode": mode}
+    options: dict[str, Any] = {"filters": filters, "mode": mode, "recency": recency}
     if rerank is not None:
         from ..retrieval.rerank import Reranker
 

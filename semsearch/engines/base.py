@@ -144,6 +144,10 @@ class Engine(Protocol):
         """The content key of each passage (``DocumentPassages.keys``), in order."""
         ...
 
+    def passage_dates(self, ids: Ids) -> list[str | None]:
+        """The date (ISO) of each passage's document, in order; None if undated or unknown."""
+        ...
+
     def duplicate_count(self) -> int:
         """Passages with a near-duplicate held (bounds how far a search looks past them)."""
         ...

@@ -137,9 +137,16 @@ def beir_metrics(rankings: dict[str, list[str]], qrels: Qrels) -> dict[str, floa
 
 
 def search_all(
-    index: Index, texts: Sequence[str], *, k: int, modes: Sequence[Mode], clock: Clock | None = None
+    index: Index,
+    texts: Sequence[str],
+    *,
+    k: int,
+    modes: Sequence[Mode],
+    clock: Clock | None = None,
+    recency: bool | None = None,
 ) -> dict[Mode, list[list[Hit]]]:
-    """Hits of every query per mode; the queries are embedded once, for all modes."""
+    """Hits of every query per mode; the queries are embedded once, for all modes.
+    ``recency`` is that of ``Index.search`` in hybrid mode (the others rank without it)."""
     clock = clock or Clock()
     vectors = None
     if any(m != "lexical" for m in modes):
@@ -148,7 +155,13 @@ def search_all(
     out: dict[Mode, list[list[Hit]]] = {}
     for mode in modes:
         with clock.time("search"):
-            out[mode] = index.search_many(texts, k=k, mode=mode, query_vectors=vectors)
+            out[mode] = index.search_many(
+                texts,
+                k=k,
+                mode=mode,
+                query_vectors=vectors,
+                recency=recency if mode == "hybrid" else None,
+            )
     return out
 
 
@@ -175,11 +188,11 @@ def evaluate_beir(
     *,
     modes: Sequence[Mode],
     clock: Clock | None = None,
+    recency: bool | None = None,
 ) -> dict[str, dict[str, float]]:
     ids = list(queries)
-    hits = search_all(
-        index, [queries[q] for q in ids], k=PASSAGES_PER_QUERY, modes=modes, clock=clock
-    )
+    texts = [queries[q] for q in ids]
+    hits = search_all(index, texts, k=PASSAGES_PER_QUERY, modes=modes, clock=clock, recency=recency)
     return {
         mode: beir_metrics({q: doc_ranking(h) for q, h in zip(ids, hits[mode], strict=True)}, qrels)
         for mode in modes
@@ -208,12 +221,14 @@ def evaluate_squad(
     modes: Sequence[Mode],
     answers: bool = False,
     clock: Clock | None = None,
+    recency: bool | None = None,
 ) -> dict[str, dict[str, float]]:
     """R@1, R@5 and MRR@10 of the gold paragraph per mode; with ``answers`` (and Index.ask),
     the answer metrics of the default search."""
     out: dict[str, dict[str, float]] = {}
     n = len(questions)
-    hits = search_all(index, [q.text for q in questions], k=10, modes=modes, clock=clock)
+    texts = [q.text for q in questions]
+    hits = search_all(index, texts, k=10, modes=modes, clock=clock, recency=recency)
     for mode in modes:
         ranks = [
             next((i for i, d in enumerate(doc_ranking(h, 10), 1) if d == q.doc_id), 0)
@@ -225,18 +240,22 @@ def evaluate_squad(
             "MRR@10": sum(1 / r for r in ranks if r) / n,
         }
     if answers:
-        out["answers"] = answer_metrics(index, questions)
+        out["answers"] = answer_metrics(index, questions, recency=recency)
     return out
 
 
-def answer_metrics(index: Index, questions: Sequence[Question]) -> dict[str, float]:
+def answer_metrics(
+    index: Index, questions: Sequence[Question], *, recency: bool | None = None
+) -> dict[str, float]:
     """EM/F1 of the answer text, answers containing a gold answer, first citations on the gold
     paragraph, abstentions: through ``Index.ask`` (answers over the default search)."""
     totals: dict[str, float] = dict.fromkeys(("em", "f1", "contains", "cited", "abstained"), 0.0)
     answers = []
     for start in range(0, len(questions), QUERY_BATCH):
         answers.extend(
-            index.ask_many([q.text for q in questions[start : start + QUERY_BATCH]], k=5)
+            index.ask_many(
+                [q.text for q in questions[start : start + QUERY_BATCH]], k=5, recency=recency
+            )
         )
     for q, answer in zip(questions, answers, strict=True):
         if answer.abstained:

@@ -5,6 +5,7 @@ in one folder, as the RealTime QA repository publishes them)."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,13 @@ class Week:
     questions: list[NewsQuestion]
 
 
+_TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
 def fold(text: str) -> str:
-    """Case- and space-insensitive form, for finding a choice in a text."""
+    """Case-, space- and typography-insensitive form, for finding a choice in a text: a quiz
+    writes “Succession” where an article writes "Succession"."""
+    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY)
     return " ".join(text.casefold().split())
 
 
@@ -128,17 +134,19 @@ def evaluate_realtimeqa(
     modes: Sequence[Mode],
     answers: bool = False,
     clock: Clock | None = None,
+    recency: bool | None = None,
 ) -> dict[str, dict[str, float]]:
     """Share of questions whose top 5 passages hold the correct choice, per mode, over the
     answerable questions and over all; with ``answers``, how often ``Index.ask`` answers with
-    it, cites it first, and abstains. Each week is searched in its own index."""
+    it, cites it first, and abstains. Each week is searched in its own index; ``recency`` is
+    that of ``Index.search``."""
     clock = clock or Clock()
     rows: dict[str, list[tuple[bool, bool]]] = {m: [] for m in modes}
     asked: list[tuple[NewsQuestion, str, str, bool]] = []
     for week in weeks:
         index = index_of(week)
         texts = [q.text for q in week.questions]
-        hits = search_all(index, texts, k=K, modes=modes, clock=clock)
+        hits = search_all(index, texts, k=K, modes=modes, clock=clock, recency=recency)
         for mode in modes:
             rows[mode] += [
                 (q.answerable, any(fold(q.gold) in fold(h.text) for h in top))
@@ -146,7 +154,9 @@ def evaluate_realtimeqa(
             ]
         if answers:
             with clock.time("answer"):
-                for q, answer in zip(week.questions, index.ask_many(texts, k=K), strict=True):
+                for q, answer in zip(
+                    week.questions, index.ask_many(texts, k=K, recency=recency), strict=True
+                ):
                     first = answer.citations[0].quote if answer.citations else ""
                     asked.append((q, answer.text, first, answer.abstained))
     out: dict[str, dict[str, float]] = {}

@@ -58,12 +58,20 @@ def hit_id(hit: Hit) -> str:
 
 
 async def search_async(
-    index: Index, query: str, *, k: int, filters: Filters | None, mode: Mode
+    index: Index,
+    query: str,
+    *,
+    k: int,
+    filters: Filters | None,
+    mode: Mode,
+    recency: bool | None = None,
 ) -> list[Hit]:
     """``index.search`` for a coroutine: the whole search (embedding the query and looking it
     up in the index) runs in a worker thread (``asyncio.to_thread``), so the event loop runs on
     meanwhile and concurrent calls search at the same time."""
-    return await asyncio.to_thread(index.search, query, k=k, filters=filters, mode=mode)
+    return await asyncio.to_thread(
+        index.search, query, k=k, filters=filters, mode=mode, recency=recency
+    )
 
 
 def missing(framework: str, extra: str, error: ImportError) -> ImportError:

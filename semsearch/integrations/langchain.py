@@ -37,7 +37,8 @@ class SemsearchRetriever(BaseRetriever):
 
     ``k``, ``filters`` and ``mode`` are the defaults of ``Index.search``; a call may override
     any of them: ``retriever.invoke(query, k=3, filters=Filters(...))`` (keyword arguments of
-    ``invoke``, ``ainvoke``, ``batch``, ``abatch`` and ``bind`` reach the search).
+    ``invoke``, ``ainvoke``, ``batch``, ``abatch`` and ``bind`` reach the search). ``recency``
+    is that of ``Index.search`` too, set on the retriever.
 
     It may be called from any thread, and from several at once: ``batch`` searches its queries
     in LangChain's thread pool; ``ainvoke`` and ``abatch`` run each search in a worker thread,
@@ -55,6 +56,8 @@ class SemsearchRetriever(BaseRetriever):
     """Which documents a search may return (None: all of them)."""
     mode: Mode = "hybrid"
     """``"hybrid"``, ``"dense"`` or ``"lexical"``: see ``Index.search``."""
+    recency: bool | None = None
+    """Favour recent articles: None for queries naming a recent time, True always, False never."""
 
     def _options(
         self, k: int | None, filters: Filters | None, mode: Mode | None
@@ -76,7 +79,7 @@ class SemsearchRetriever(BaseRetriever):
         verbose: bool = False,  # read by invoke for its callbacks, then passed on here too
     ) -> list[Document]:
         k, filters, mode = self._options(k, filters, mode)
-        hits = self.index.search(query, k=k, filters=filters, mode=mode)
+        hits = self.index.search(query, k=k, filters=filters, mode=mode, recency=self.recency)
         return [to_document(hit) for hit in hits]
 
     async def _aget_relevant_documents(
@@ -90,5 +93,7 @@ class SemsearchRetriever(BaseRetriever):
         verbose: bool = False,  # read by invoke for its callbacks, then passed on here too
     ) -> list[Document]:
         k, filters, mode = self._options(k, filters, mode)
-        hits = await search_async(self.index, query, k=k, filters=filters, mode=mode)
+        hits = await search_async(
+            self.index, query, k=k, filters=filters, mode=mode, recency=self.recency
+        )
         return [to_document(hit) for hit in hits]

@@ -59,8 +59,8 @@ def to_node(hit: Hit) -> NodeWithScore:
 class SemsearchRetriever(BaseRetriever):
     """The ``k`` best passages of ``index`` for a query, as LlamaIndex nodes, best first.
 
-    ``k``, ``filters`` and ``mode`` are those of ``Index.search`` (attributes: change them
-    between calls); other keyword arguments go to LlamaIndex's ``BaseRetriever``
+    ``k``, ``filters``, ``mode`` and ``recency`` are those of ``Index.search`` (attributes:
+    change them between calls); other keyword arguments go to LlamaIndex's ``BaseRetriever``
     (``callback_manager``, ``verbose``, ...).
 
     ``retrieve`` may be called from any thread, and from several at once; ``aretrieve`` runs
@@ -75,6 +75,7 @@ class SemsearchRetriever(BaseRetriever):
         k: int = 5,
         filters: Filters | None = None,
         mode: Mode = "hybrid",
+        recency: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if k < 1:
@@ -84,15 +85,25 @@ class SemsearchRetriever(BaseRetriever):
         self.k = k
         self.filters = filters
         self.mode: Mode = mode
+        self.recency = recency
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.index.search(
-            query_bundle.query_str, k=self.k, filters=self.filters, mode=self.mode
+            query_bundle.query_str,
+            k=self.k,
+            filters=self.filters,
+            mode=self.mode,
+            recency=self.recency,
         )
         return [to_node(hit) for hit in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = await search_async(
-            self.index, query_bundle.query_str, k=self.k, filters=self.filters, mode=self.mode
+            self.index,
+            query_bundle.query_str,
+            k=self.k,
+            filters=self.filters,
+            mode=self.mode,
+            recency=self.recency,
         )
         return [to_node(hit) for hit in hits]

@@ -14,6 +14,7 @@ from ..engines import ChangedDuringRead, Engine, Ranked
 from ..errors import InputError, SemsearchWarning
 from ..types import Filters, Hit, Matrix
 from .fusion import fuse
+from .recency import recency_boost, recency_window
 
 if TYPE_CHECKING:
     from .rerank import Reranker
@@ -49,19 +50,28 @@ def encode_queries(embedder: Embedder, queries: Sequence[str]) -> Matrix:
 
 
 def _ranked(
-    engine: Engine, queries: Sequence[str], qvecs: Matrix | None, n: int, mode: Mode, f: Filters
+    engine: Engine,
+    queries: Sequence[str],
+    qvecs: Matrix | None,
+    n: int,
+    mode: Mode,
+    f: Filters,
+    windows: Sequence[float | None],
 ) -> list[tuple[Ranked, bool]]:
-    """Passages for each query best first, and whether more than these exist."""
+    """Passages for each query best first, and whether more than these exist; ``windows`` are
+    the queries' recency time constants (hybrid mode only; None: no recency prior)."""
     if mode == "lexical":
         return [(r, len(r.ids) >= n) for r in engine.lexical(queries, n, f)]
     assert qvecs is not None  # embedded by search() for every mode but lexical
     if mode == "dense":
         return [(r, len(r.ids) >= n) for r in engine.dense(qvecs, n, f)]
     out = []
-    for query, (ids, dense, lexical, cut) in zip(
-        queries, engine.candidates(queries, qvecs, n, f), strict=True
+    for query, days, (ids, dense, lexical, cut) in zip(
+        queries, windows, engine.candidates(queries, qvecs, n, f), strict=True
     ):
         fused = fuse(dense, lexical, engine.proximity(query, ids))
+        if days is not None and len(ids):
+            fused = fused + recency_boost(engine.passage_dates(ids), days)
         order = np.lexsort((ids, -fused))
         out.append((Ranked(ids[order], fused[order]), cut))
     return out
@@ -90,14 +100,21 @@ def search(
     filters: Filters,
     reranker: Reranker | None = None,
     query_vectors: Matrix | None = None,
+    recency: bool | None = None,
 ) -> list[list[Hit]]:
     """Top ``k`` hits per query in ``mode``, filtered inside the search, duplicates collapsed.
+
+    ``recency`` favours recent articles (retrieval/recency.py): None for queries that name a
+    recent time ("this week", "yesterday"), True for every query, False for none. It shapes the
+    fused ranking, so it needs hybrid mode.
 
     ``query_vectors`` are the queries' embeddings when the caller already has them (one row per
     query, as ``encode_queries`` gives): answering reuses them instead of embedding twice.
     """
     if mode not in MODES:
         raise InputError(None, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if recency and mode != "hybrid":
+        raise InputError(None, f"recency needs mode 'hybrid', got {mode!r}")
     check_queries(queries)
     if query_vectors is not None and len(query_vectors) != len(queries):
         raise ValueError(f"{len(query_vectors)} query vectors for {len(queries)} queries")
@@ -110,21 +127,22 @@ def search(
     duplicates = engine.duplicate_count()
     want = k if reranker is None else max(k, reranker.depth)
     n = max(DEPTH, 2 * want) if mode == "hybrid" else want + min(duplicates, want) + 10
-    first = _ranked(engine, queries, qvecs, n, mode, checked)
+    windows = [recency_window(q, recency) if mode == "hybrid" else None for q in queries]
+    first = _ranked(engine, queries, qvecs, n, mode, checked, windows)
     results = []
     for row, query in enumerate(queries):
         qvec = None if qvecs is None else qvecs[row : row + 1]
-        candidates = first[row]
+        candidates, window = first[row], windows[row : row + 1]
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
-                hits = _hits(engine, query, qvec, candidates, n, want, mode, checked)
+                hits = _hits(engine, query, qvec, candidates, n, want, mode, checked, window)
                 break
             except ChangedDuringRead:
                 # A write committed between the ranking and the reading of its rows (an
                 # engine read live): rank again, against what is there now.
                 if attempt == READ_ATTEMPTS:
                     raise
-                candidates = _ranked(engine, [query], qvec, n, mode, checked)[0]
+                candidates = _ranked(engine, [query], qvec, n, mode, checked, window)[0]
         if reranker is not None:
             hits = _rerank(reranker, query, hits)
         results.append(hits[:k])
@@ -140,6 +158,7 @@ def _hits(
     want: int,
     mode: Mode,
     filters: Filters,
+    window: Sequence[float | None],
 ) -> list[Hit]:
     (ranked, more), depth = candidates, n
     while True:
@@ -147,7 +166,7 @@ def _hits(
         if len(ranked.ids) >= want or not more:
             break
         depth *= 4  # duplicates filled the first candidates: look deeper
-        ranked, more = _ranked(engine, [query], qvec, depth, mode, filters)[0]
+        ranked, more = _ranked(engine, [query], qvec, depth, mode, filters, window)[0]
     return engine.hits(ranked)
 
 

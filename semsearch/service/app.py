@@ -92,7 +92,13 @@ def create_app(
         """The best passages for ``query``, ``k`` per page from ``offset``, best first."""
         index = served.snapshot()
         filters = body.filters.to_filters()
-        hits = index.search(body.query, k=body.offset + body.k + 1, filters=filters, mode=body.mode)
+        hits = index.search(
+            body.query,
+            k=body.offset + body.k + 1,
+            filters=filters,
+            mode=body.mode,
+            recency=body.recency,
+        )
         page = hits[body.offset : body.offset + body.k]
         more = len(hits) > body.offset + body.k
         return SearchResponse(
@@ -107,7 +113,9 @@ def create_app(
     def ask(body: AskRequest) -> AnswerResponse:
         """An answer made of cited quotes from the ``k`` best passages, or an abstention."""
         index = served.snapshot()
-        answer = index.ask(body.question, k=body.k, filters=body.filters.to_filters())
+        answer = index.ask(
+            body.question, k=body.k, filters=body.filters.to_filters(), recency=body.recency
+        )
         return AnswerResponse.model_validate(answer.to_dict())
 
     @api.get("/documents/{doc_id:path}", responses=_errors(401, 404, 503))

@@ -20,6 +20,12 @@ MAX_DOCUMENTS = 10_000
 Mode = Literal["hybrid", "dense", "lexical"]
 
 
+RECENCY = (
+    "Favour recent articles (hybrid mode): null for a query that names a recent time"
+    ' ("this week", "yesterday"), true for every query, false never.'
+)
+
+
 class _Request(BaseModel):
     # A misspelt field is an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
@@ -50,12 +56,14 @@ class SearchRequest(_Request):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Hits skipped (paging).")
     mode: Mode = "hybrid"
     filters: FiltersIn = Field(default_factory=lambda: FiltersIn())
+    recency: bool | None = Field(default=None, description=RECENCY)
 
 
 class AskRequest(_Request):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     k: int = Field(default=5, ge=1, le=MAX_K, description="Passages the answer is drawn from.")
     filters: FiltersIn = Field(default_factory=lambda: FiltersIn())
+    recency: bool | None = Field(default=None, description=RECENCY)
 
 
 class HitOut(BaseModel):

@@ -334,6 +334,24 @@ def test_reversed_date_range_fails_before_loading_the_index(tmp_path: Path, comm
     )
 
 
+def test_search_and_ask_take_recency(index_dir: Path) -> None:
+    from semsearch import Index
+
+    index = Index.load(index_dir)
+    for flag, recency in (("--recency", True), ("--no-recency", False)):
+        data = search_json(index_dir, "Pakistan", flag)
+        assert [(h["doc_id"], h["score"]) for h in data["hits"]] == [
+            (h.doc_id, pytest.approx(h.score, abs=1e-4))
+            for h in index.search("Pakistan", recency=recency)
+        ]
+        answer = json.loads(
+            run("ask", "Who crossed into Iran?", "--index", index_dir, flag, "--json").stdout
+        )
+        assert answer["citations"]
+    result = run("search", "Pakistan", "--index", index_dir, "--recency", "--mode", "dense", code=1)
+    assert_one_error(result.stderr, "--recency needs --mode hybrid, got --mode dense")
+
+
 def test_a_single_day_range_is_no_error(index_dir: Path) -> None:
     day = ["--date-from", "2022-04-24", "--date-to", "2022-04-24"]
     assert {hit["title"] for hit in search_json(index_dir, "Pakistan", *day)["hits"]} == {RUSSIA}

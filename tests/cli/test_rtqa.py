@@ -11,7 +11,7 @@ import pytest
 
 from semsearch import Embedder, Index
 from semsearch.cli import main
-from semsearch.evaluate.rtqa import evaluate_realtimeqa, realtimeqa_weeks
+from semsearch.evaluate.rtqa import evaluate_realtimeqa, fold, realtimeqa_weeks
 
 HARBOUR = (
     "The port authority of Valmora approved a new harbour wall on Tuesday. "
@@ -115,6 +115,11 @@ def test_weeks_hold_their_articles_once_and_know_which_questions_are_answerable(
     assert [q.answerable for q in second.questions] == [True, False]
 
 
+def test_choices_are_found_whatever_the_typography() -> None:
+    assert fold("“Succession” – HBO’s") in fold('The winner: "succession" - HBO\'s  drama')
+    assert fold("６ months") == fold("6 months")  # NFKC: full-width digits, no-break space
+
+
 def test_each_week_is_searched_in_its_own_index(news: Path, embedder: Embedder) -> None:
     weeks = realtimeqa_weeks(news)
     seen: list[int] = []
@@ -143,6 +148,8 @@ def test_eval_command_reads_the_format(
     assert report["queries"] == 4
     assert report["weeks"] == 2
     assert report["lexical"] == {"answerable: gold in top 5": 1.0, "all: gold in top 5": 0.75}
+    assert main(["eval", str(news), "--modes", "hybrid", "--recency", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hybrid"]["answerable: gold in top 5"] == 1.0
 
 
 def test_eval_command_keeps_one_index_per_week_under_index(

@@ -189,6 +189,17 @@ def test_filters_apply_inside_the_search(engines: Engines) -> None:
         assert {by_doc[i] for i in ranked.ids.tolist()} <= docs
 
 
+def test_passage_dates_are_their_documents_dates(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "budget", "copy")
+    passages = all_passages(engine)
+    ids = np.asarray([p.id for p in passages] + [10_000], np.int64)
+    want = [DATES[p.doc_id] for p in passages] + [None]  # an unknown id has no date
+    for current in (engine, engines.reopen(engine)):
+        assert current.passage_dates(ids) == want
+        assert current.passage_dates(np.zeros(0, np.int64)) == []
+
+
 def test_lexical_finds_only_passages_sharing_a_term(engines: Engines) -> None:
     engine = engines.make()
     write(engine, "harbour", "storm", "budget")

@@ -85,6 +85,15 @@ def test_k_filters_and_mode_as_fields_and_per_call(index: Index) -> None:
     assert "paper/library.txt" in {d.metadata["source"] for d in everything}
 
 
+def test_recency_reaches_the_search(index: Index) -> None:
+    for recency in (True, False, None):
+        retriever = SemsearchRetriever(index=index, k=3, recency=recency)
+        _same_as_search(retriever.invoke(QUERY), index, QUERY, k=3, recency=recency)
+    favoured = SemsearchRetriever(index=index, k=3, recency=True).invoke(QUERY)
+    plain = SemsearchRetriever(index=index, k=3, recency=False).invoke(QUERY)
+    assert [d.metadata["score"] for d in favoured] != [d.metadata["score"] for d in plain]
+
+
 def test_fields_are_validated(index: Index) -> None:
     with pytest.raises(ValidationError):
         SemsearchRetriever(index=index, k=0)

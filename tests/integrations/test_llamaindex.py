@@ -102,6 +102,17 @@ def test_k_filters_and_mode(index: Index) -> None:
         SemsearchRetriever(index).retrieve(" ")
 
 
+def test_recency_reaches_the_search(index: Index) -> None:
+    retriever = SemsearchRetriever(index, k=3, recency=True)
+    _same_as_search(retriever.retrieve(QUERY), index, QUERY, k=3, recency=True)
+    retriever.recency = False
+    _same_as_search(retriever.retrieve(QUERY), index, QUERY, k=3, recency=False)
+    assert (
+        run_async(retriever.aretrieve(QUERY))[0].score
+        == index.search(QUERY, recency=False)[0].score
+    )
+
+
 def test_metadata_shown_to_an_llm_and_to_an_embedder(index: Index) -> None:
     council = SemsearchRetriever(index, k=1, filters=Filters(sources=["wire/council.txt"]))
     node = _text_node(council.retrieve(QUERY)[0])

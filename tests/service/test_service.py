@@ -115,6 +115,24 @@ def test_search_matches_the_library_and_spans_hold(
     _spans_hold(client, result["hits"])
 
 
+def test_search_and_ask_take_recency(
+    client: httpx.Client, schema: Schema, service: Service
+) -> None:
+    index = Index.load(service.location)
+    for recency in (True, False, None):
+        body = {"query": "Pakistan", "k": 3, "recency": recency}
+        hits = _call(client, schema, "POST", "/search", json=body).json()["hits"]
+        expected = index.search("Pakistan", k=3, recency=recency)
+        assert [(h["passage_id"], h["score"]) for h in hits] == [
+            (h.passage_id, pytest.approx(h.score)) for h in expected
+        ]
+        body = {"question": "Who crossed into Iran?", "recency": recency}
+        assert _call(client, schema, "POST", "/ask", json=body).status_code == 200
+    dense = {"query": "Pakistan", "mode": "dense", "recency": True}
+    response = _call(client, schema, "POST", "/search", json=dense)
+    assert response.status_code == 400 and "recency needs mode 'hybrid'" in response.json()["error"]
+
+
 def test_paging_walks_the_same_ranking(client: httpx.Client, schema: Schema) -> None:
     whole = client.post("/search", json={"query": "Pakistan", "k": 4}).json()["hits"]
     assert len(whole) == 4

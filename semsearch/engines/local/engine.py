@@ -95,6 +95,9 @@ class LocalEngine:
     def passage_keys(self, ids: Ids) -> list[str]:
         return self.store.keys_of(ids.tolist())
 
+    def passage_dates(self, ids: Ids) -> list[str | None]:
+        return self.store.dates_of(ids.tolist())
+
     def duplicate_count(self) -> int:
         return len(self.duplicates.groups())
 

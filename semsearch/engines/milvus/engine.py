@@ -150,6 +150,11 @@ class MilvusEngine(Collections):
         dim = 0 if self._settings is None else self._settings.dimension
         return np.asarray([rows[i] for i in wanted], dtype=np.float32).reshape(len(wanted), dim)
 
+    def passage_dates(self, ids: Ids) -> list[str | None]:
+        rows = self.rows_in("passages", "pid", ids.tolist(), ["date"])
+        dates = {r["pid"]: r["date"] or None for r in rows}
+        return [dates.get(i) for i in ids.tolist()]
+
     def passage_keys(self, ids: Ids) -> list[str]:
         wanted = ids.tolist()
         found = {r["pid"]: r["key"] for r in self.rows_in("passages", "pid", wanted, ["key"])}

@@ -23,6 +23,7 @@ from semsearch.engines.milvus import expressions as ex
 from semsearch.engines.milvus import writer as milvus_writer
 from semsearch.engines.milvus.address import close
 from semsearch.retrieval import Mode
+from semsearch.retrieval.recency import RECENCY_DAYS, recency_boost
 
 pytest.importorskip("milvus_lite")
 
@@ -169,6 +170,24 @@ def test_index_over_milvus_lite_keeps_offsets_filters_and_k(
         assert docs[c.doc_id].text[c.start : c.end] == c.quote
     with pytest.raises(ModelMismatchError, match="all-mpnet-base-v2"):
         Index.load(lite_index, model="sentence-transformers/all-mpnet-base-v2")
+
+
+def test_recency_adds_what_it_adds_over_the_local_engine(
+    lite_index: str, embedder: Embedder
+) -> None:
+    milvus = Index.load(lite_index, model=embedder)
+    local = Index(model=embedder)
+    local.add(_sample_documents())
+    for index in (milvus, local):
+        plain = {h.passage_id: h.score for h in index.search("letters", k=10, recency=False)}
+        dated = {h.passage_id: h.score for h in index.search("letters", k=10, recency=True)}
+        # Every passage is a candidate here, so "now" is the newest article's date.
+        gains = recency_boost(index._engine.passage_dates(np.asarray(list(plain))), RECENCY_DAYS)
+        assert len(plain) == sum(len(index.passages(d.id)) for d in index.documents())
+        for (pid, score), gain in zip(plain.items(), gains.tolist(), strict=True):
+            assert dated[pid] == pytest.approx(score + gain, abs=1e-5)
+    order = [[h.doc_id for h in i.search("letters", k=10, recency=True)] for i in (milvus, local)]
+    assert order[0] == order[1]
 
 
 def test_a_failed_add_leaves_a_milvus_index_as_it_was(tmp_path: Path, embedder: Embedder) -> None:

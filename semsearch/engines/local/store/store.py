@@ -198,6 +198,17 @@ class Store:
         return [found[i] for i in ids]
 
     @reads
+    def dates_of(self, ids: Sequence[int]) -> list[str | None]:
+        """The date of each passage's document, in order (None: undated or no such passage)."""
+        found: dict[int, str | None] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(f"SELECT p.id, d.date {_JOIN} WHERE p.id IN ({marks})", part)
+            found.update((pid, text_column(day, "date", optional=True)) for pid, day in rows)
+        return [found.get(i) for i in ids]
+
+    @reads
     def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """One stored passage id per embedding key that some stored passage already has."""
         found: dict[str, int] = {}
