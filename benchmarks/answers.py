@@ -20,6 +20,7 @@ from cache import CACHE
 from semsearch import Answer, Document, Index, IndexFormatError
 from semsearch.answers import content_words
 from semsearch.evaluate import squad_data
+from semsearch.evaluate.rtqa import fold
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SQUAD = DATA / "squad-v1.1-dev" / "dev-v1.1.json"
@@ -82,39 +83,44 @@ def contains(haystack: str, needles: Sequence[str]) -> bool:
 
 
 def squad_bench(index: Index, questions: list[Question], *, k: int) -> dict[str, Any]:
+    """Answer quality over all questions and per half: "tune" (questions about even-numbered
+    articles), on which answer weights may be chosen, and "held-out" (odd), on which they are
+    reported."""
     t = time.perf_counter()
     answers = []
     for i in range(0, len(questions), 512):
         answers.extend(index.ask_many([q.text for q in questions[i : i + 512]], k=k))
         log(f"  squad: {len(answers)}/{len(questions)} asked, {time.perf_counter() - t:.0f} s")
     seconds = time.perf_counter() - t
-    first = [
-        bool(a.citations) and a.citations[0].doc_id == q.doc_id
-        for a, q in zip(answers, questions, strict=True)
-    ]
-    anycite = [
-        any(c.doc_id == q.doc_id for c in a.citations)
-        for a, q in zip(answers, questions, strict=True)
-    ]
-    text_has = [
-        not a.abstained and contains(a.text, q.answers)
-        for a, q in zip(answers, questions, strict=True)
-    ]
-    top1 = [
-        bool(a.passages) and a.passages[0].doc_id == q.doc_id
-        for a, q in zip(answers, questions, strict=True)
-    ]
+    pairs = list(zip(answers, questions, strict=True))
+    result = _squad_scores(pairs)
+    result.update(k=k, seconds=round(seconds, 1))
+    result["questions_per_second"] = round(len(questions) / seconds, 1)
+    for half, parity in (("tune", 0), ("held-out", 1)):
+        result[half] = _squad_scores([(a, q) for a, q in pairs if q.article % 2 == parity])
+    return result
+
+
+def _squad_scores(pairs: list[tuple[Answer, Question]]) -> dict[str, Any]:
+    def share(values: list[bool]) -> float:
+        return round(float(np.mean(values)), 4) if values else 0.0
+
     return {
-        "questions": len(questions),
-        "k": k,
-        "first_citation_is_gold_paragraph": float(np.mean(first)),
-        "any_citation_is_gold_paragraph": float(np.mean(anycite)),
-        "answer_text_contains_gold_answer": float(np.mean(text_has)),
-        "abstained_on_answerable": float(np.mean([a.abstained for a in answers])),
-        "mean_citations": float(np.mean([len(a.citations) for a in answers])),
-        "retrieval_top1_is_gold_paragraph": float(np.mean(top1)),
-        "seconds": round(seconds, 1),
-        "questions_per_second": round(len(questions) / seconds, 1),
+        "questions": len(pairs),
+        "first_citation_is_gold_paragraph": share(
+            [bool(a.citations) and a.citations[0].doc_id == q.doc_id for a, q in pairs]
+        ),
+        "any_citation_is_gold_paragraph": share(
+            [any(c.doc_id == q.doc_id for c in a.citations) for a, q in pairs]
+        ),
+        "answer_text_contains_gold_answer": share(
+            [not a.abstained and contains(a.text, q.answers) for a, q in pairs]
+        ),
+        "abstained_on_answerable": share([a.abstained for a, _ in pairs]),
+        "mean_citations": round(float(np.mean([len(a.citations) for a, _ in pairs])), 3),
+        "retrieval_top1_is_gold_paragraph": share(
+            [bool(a.passages) and a.passages[0].doc_id == q.doc_id for a, q in pairs]
+        ),
     }
 
 
@@ -156,14 +162,10 @@ def pick_choice(index: Index, answer: Answer, choices: Sequence[str]) -> int:
     return int(np.argmax(scores))
 
 
-def fold(text: str) -> str:
-    """Case-insensitive, whitespace-insensitive form for matching a choice inside a text."""
-    return " ".join(text.casefold().split())
-
-
 def rtqa_bench(*, k: int) -> dict[str, Any]:
-    """Per week and overall. Gold matching is case-insensitive: "the Senate" in a quiz choice
-    and "The Senate" at the start of an article's sentence are the same answer."""
+    """Per week and overall. Gold matching is case-, space- and typography-insensitive, as
+    ``semsearch eval`` matches: "the Senate" in a quiz choice and "The Senate" at the start of
+    an article's sentence are the same answer."""
     weeks = sorted(p.name.split("_")[0] for p in RTQA.glob("*_qa.jsonl"))
     rows = []
     t = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,29 +21,41 @@ from .compose import (
     sentence_candidates,
 )
 
-# Logistic weights over the rows of SentenceAnswerer.features() and the abstention threshold on
-# the best sentence's probability, fitted by benchmarks/calibrate_abstention.py on SQuAD v1.1 dev
-# (k=5, hybrid retrieval): label "sentence holds a gold answer", threshold maximising abstention
-# F1 on 12 articles asked of their own paragraphs (2,921 questions) and 12 others asked of
-# those paragraphs (2,396). On 24 held-out articles (2,476 answerable, 2,777 unanswerable):
-# abstention precision 0.937, recall 0.946; abstained on 7.2% of answerable questions. The
-# seventh weight (answer kind, answer_types.kind_match) is the coefficient a refit of all seven
-# gives it; the other six stay, since the full refit lost answers (benchmarks/README.md, "The
-# answer-kind feature"): held out, precision 0.944 and recall 0.941.
-_WEIGHTS = np.array([5.762, -1.003, 3.404, 1.148, 3.469, 1.354, 0.197], dtype=np.float32)
+# Two logistic models over the rows of SentenceAnswerer.features(), both fitted on SQuAD v1.1
+# dev (k=5, hybrid retrieval).
+#
+# Whether to answer: the best sentence's probability under _WEIGHTS/_BIAS ("this sentence holds
+# a gold answer", benchmarks/calibrate_abstention.py), against ABSTAIN_BELOW, the threshold of
+# best abstention F1 on 12 articles asked of their own paragraphs (2,921 questions) and 12
+# others asked of those paragraphs (2,396). The seventh weight (answer kind,
+# answer_types.kind_match) is the coefficient a refit of all seven gives it; the other six stay,
+# since the full refit lost answers (benchmarks/README.md, "The answer-kind feature"). On 24
+# held-out articles: abstention precision 0.944, recall 0.941. It ignores the eighth feature.
+FEATURES = 8
+_WEIGHTS = np.array([5.762, -1.003, 3.404, 1.148, 3.469, 1.354, 0.197, 0.0], dtype=np.float32)
 _BIAS = -10.609
 ABSTAIN_BELOW = 0.13
-# A second or third sentence joins the answer only if it is nearly as likely as the best one.
-EXTRA_RATIO = 0.5
+# Which sentences answer, best first: _RANK_WEIGHTS/_RANK_BIAS, a listwise fit (each question's
+# sentences compete for holding the answer) on the questions about even-numbered articles, its
+# probabilities calibrated on them too (benchmarks/fit_answerer.py). A second or third sentence
+# joins the answer only if it is at least EXTRA_RATIO as likely as the best: the ratio at which
+# answers hold no more citations than with the pointwise model's order. On the odd-numbered
+# articles' questions, answers holding a gold answer 0.817 -> 0.835, first quotes holding one
+# 0.749 -> 0.771, first citations on the gold paragraph 0.845 -> 0.854.
+_RANK_WEIGHTS = np.array([1.803, 0.825, 0.558, 0.952, 0.823, 0.005, 0.256, 1.98], np.float32)
+_RANK_BIAS = -3.596
+EXTRA_RATIO = 0.85
 
 
 class SentenceAnswerer:
     """The default answerer: no model but the index's embedder.
 
-    Each sentence of the retrieved passages is scored by a logistic model over its embedding
-    similarity to the question, its passage's similarity, the question's content words it and its
-    passage share, and its passage's rank. The answer is the best one to three sentences; when
-    the best is less likely than ``threshold`` to hold the answer, the answerer abstains.
+    Each sentence of the retrieved passages is scored over its embedding similarity to the
+    question, its passage's similarity, the question's content words it and its passage share
+    (plainly, and weighted by how rare each word is among the candidates), its passage's rank,
+    its length and whether it holds the kind of answer asked for. When no sentence is at least
+    ``threshold`` likely to hold the answer, the answerer abstains; otherwise the answer is the
+    best one to three sentences, by a second model fitted to put the answering sentence first.
     """
 
     def __init__(
@@ -76,20 +88,21 @@ class SentenceAnswerer:
             if not cands:
                 answers.append(abstention(question, hs, 0.0))
                 continue
-            # Clipped: exp of a large margin overflows float32 (a warning, and 0 or 1 anyway).
-            probs = 1.0 / (1.0 + np.exp(-np.clip(feats @ _WEIGHTS + _BIAS, -60.0, 60.0)))
-            order = np.argsort(-probs, kind="stable")
-            best = float(probs[order[0]])
-            if best < self.threshold:
-                answers.append(abstention(question, hs, best))
+            confidence = float(_sigmoid(feats @ _WEIGHTS + _BIAS).max())
+            if confidence < self.threshold:
+                answers.append(abstention(question, hs, confidence))
                 continue
-            cut = max(self.threshold, EXTRA_RATIO * best)
+            probs = _sigmoid(feats @ _RANK_WEIGHTS + _RANK_BIAS)
+            order = np.argsort(-probs, kind="stable")
+            cut = EXTRA_RATIO * float(probs[order[0]])
             ranked = [
                 Candidate(cands[i].hit, cands[i].start, cands[i].end, float(probs[i]))
                 for i in order
                 if probs[i] >= cut
             ]
-            answers.append(compose(question, hs, ranked, confidence=best, limit=self.max_sentences))
+            answers.append(
+                compose(question, hs, ranked, confidence=confidence, limit=self.max_sentences)
+            )
         return answers
 
     def features(
@@ -118,16 +131,19 @@ class SentenceAnswerer:
             qwords = content_words(question)
             kind = answer_kind(question)
             passage_words = {h.passage_id: content_words(f"{h.title} {h.text}") for h in hs}
-            rows = np.zeros((len(cs), len(_WEIGHTS)), dtype=np.float32)
+            words = [content_words(c.quote) for c in cs]
+            coverage = _weighted_overlap(qwords, words)
+            rows = np.zeros((len(cs), FEATURES), dtype=np.float32)
             for i, c in enumerate(cs):
                 rows[i] = (
                     float(sent[c.quote] @ q),
                     float(pvec[c.hit.passage_id] @ q),
-                    _overlap(qwords, content_words(c.quote)),
+                    _overlap(qwords, words[i]),
                     _overlap(qwords, passage_words[c.hit.passage_id]),
                     1.0 / c.hit.rank,
                     math.log1p(len(c.quote)) / 6.0,
                     kind_match(kind, question, c.quote),
+                    coverage[i],
                 )
             out.append((cs, rows))
         return out
@@ -152,5 +168,24 @@ class SentenceAnswerer:
         return found
 
 
+def _sigmoid(margin: np.ndarray) -> np.ndarray:
+    # Clipped: exp of a large margin overflows float32 (a warning, and 0 or 1 anyway).
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(margin, -60.0, 60.0))))
+
+
 def _overlap(question_words: set[str], words: set[str]) -> float:
     return len(question_words & words) / len(question_words) if question_words else 0.0
+
+
+def _weighted_overlap(question_words: set[str], sentences: Sequence[set[str]]) -> list[float]:
+    """Per sentence: the share of the question's words it holds, each word weighted by how few
+    of the candidate sentences hold it (idf over the candidates: log(1 + n / df), a word none
+    holds counting as half a sentence's), so a rare name the question asks about counts more
+    than a word every candidate repeats."""
+    n = len(sentences)
+    df = Counter(w for words in sentences for w in words & question_words)
+    idf = {w: math.log(1 + n / df.get(w, 0.5)) for w in question_words}
+    total = sum(idf.values())
+    if not total:
+        return [0.0] * n
+    return [sum(idf[w] for w in question_words & words) / total for words in sentences]

@@ -237,3 +237,20 @@ def test_citation_is_frozen() -> None:
     c = Citation(1, "d", "t", None, "s", None, 1, 0, 1, "x")
     with pytest.raises(AttributeError):
         c.n = 2  # type: ignore[misc]
+
+
+def test_rare_question_words_weigh_more_than_common_ones() -> None:
+    from semsearch.answers.sentence import _weighted_overlap
+
+    question = {"harbour", "reopened", "valmora"}
+    sentences = [
+        {"harbour", "reopened", "monday"},  # the common words
+        {"harbour", "valmora", "wall"},  # the rare name
+        {"harbour", "reopened", "ships"},
+        {"weather", "cold"},
+    ]
+    coverage = _weighted_overlap(question, sentences)
+    assert coverage[1] > coverage[0] == coverage[2] > coverage[3] == 0.0
+    assert all(0.0 <= c <= 1.0 for c in coverage)
+    assert _weighted_overlap(set(), sentences) == [0.0] * 4
+    assert _weighted_overlap(question, []) == []
