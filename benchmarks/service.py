@@ -18,8 +18,11 @@ service and share its cores, so the HTTP figures include the cost of generating 
 Queries are ``--queries`` (a BEIR ``queries.jsonl`` or one question per line), or else the
 index's document titles and its passages' first sentences (up to 200 characters), cycled.
 
+``--recency on|off`` sends every search with ``recency`` True or False (Index.search); by
+default it is left out, so a query naming a recent time gets the prior and others do not.
+
 Usage: python benchmarks/service.py --index indexes/news [--index DIR ...] [--seconds 10]
-       [--queries FILE] [--json]
+       [--queries FILE] [--recency on|off] [--json]
 """
 
 from __future__ import annotations
@@ -109,13 +112,17 @@ def drive(
     return summary([x for per in latencies for x in per], sum(errors), elapsed)
 
 
+RECENCY: dict[str, bool] = {}
+"""``recency`` for every search (``--recency``): empty, or {"recency": True or False}."""
+
+
 def in_process(index: Index, queries: list[str], seconds: float) -> dict[str, Any]:
     expected = min(K, int(index.info()["passages"]))
     for q in queries[:20]:  # model, files and caches warm
-        index.search(q, k=K)
+        index.search(q, k=K, **RECENCY)
 
     def request(_client: int, query: str) -> bool:
-        return len(index.search(query, k=K)) >= expected
+        return len(index.search(query, k=K, **RECENCY)) >= expected
 
     out = {}
     for clients in LEVELS:
@@ -161,7 +168,8 @@ def searcher(url: str, clients: int) -> Callable[[int, str], bool]:
     expected = min(K, httpx.get(f"{url}/info", timeout=60).json()["passages"])
 
     def request(client: int, query: str) -> bool:
-        response = sessions[client].post("/search", json={"query": query, "k": K})
+        body = {"query": query, "k": K, **RECENCY}
+        response = sessions[client].post("/search", json=body)
         return response.status_code == 200 and len(response.json()["hits"]) >= expected
 
     return request
@@ -287,8 +295,11 @@ def main() -> None:
     parser.add_argument("--index", type=Path, action="append", required=True)
     parser.add_argument("--queries", type=Path, help="BEIR queries.jsonl or one per line")
     parser.add_argument("--seconds", type=float, default=10.0, help="per level")
+    parser.add_argument("--recency", choices=["on", "off"], help="recency of every search")
     parser.add_argument("--json", action="store_true", help="JSON on stdout, table on stderr")
     args = parser.parse_args()
+    if args.recency:
+        RECENCY["recency"] = args.recency == "on"
     results: dict[str, Any] = {}
     for location in args.index:
         with tempfile.TemporaryDirectory(prefix="semsearch-bench-service-") as scratch:
