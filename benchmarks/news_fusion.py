@@ -23,6 +23,7 @@ Variants (each a function of the candidates' three score arrays):
                     newest candidate's article (no change for undated articles: SQuAD, SciFact);
                     "cued" only for queries naming a recent time, as Index.search does by
                     default (T then the period they name), "all" for every query
+  + title T         plus T times the cosine of the query to the passage's article title alone
   + prf M/E/B       pseudo-relevance feedback on the BM25 side: the E terms of the best M fused
                     passages with the highest tf * idf (not in the query) score the candidates
                     by BM25 too, and B times that is added to their BM25 score
@@ -52,7 +53,8 @@ from semsearch.retrieval.recency import RECENCY_GAIN, recency_boost, recent_days
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNE_WEEKS = 3
 # ids, cosines, BM25, proximity, each candidate's article and date, the query's recency period,
-# and the BM25 scores of the query's feedback terms per (M, E)
+# the BM25 scores of the query's feedback terms per (M, E), and the query's cosine to each
+# candidate's title
 Cand = tuple[
     list[int],
     np.ndarray,
@@ -62,6 +64,7 @@ Cand = tuple[
     list[str | None],
     float | None,
     dict[tuple[int, int], np.ndarray],
+    np.ndarray,
 ]
 FEEDBACK = ((1, 10), (3, 10), (5, 20))
 Fuser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -77,6 +80,8 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
         for p in index.passages(d.id)
     }
     vectors = index.embedder.encode(texts)
+    titles = {d.id: d.title for d in index.documents() if d.title}
+    title_vectors = dict(zip(titles, index.embedder.encode(list(titles.values())), strict=True))
     out = []
     for row, text in enumerate(texts):
         ids, dense, lexical, _ = engine.candidates(
@@ -100,6 +105,9 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
                 [dates[d] for d in docs],
                 recent_days(text),
                 feedback,
+                np.array(
+                    [float(title_vectors[d] @ vectors[row]) if d in titles else 0.0 for d in docs]
+                ),
             )
         )
     return out
@@ -145,16 +153,18 @@ def order(
     article: float = 0.0,
     recency: tuple[str, float, float | None] | None = None,
     prf: tuple[int, int, float] | None = None,
+    title: float = 0.0,
 ) -> list[int]:
     """Passage ids best first; ``article`` adds that share of the best score among the
     candidates of the passage's own article (an article that answers lifts all its passages);
     ``recency`` ("cued" or "all", G, T) adds G * exp(-age / T) (T None: the query's own period,
     else a week), age in days before the newest candidate's article; ``prf`` (M, E, B) adds B
-    times the feedback terms' BM25 to the BM25 scores."""
-    ids, dense, lexical, near, docs, dates, cue, feedback = cand
+    times the feedback terms' BM25 to the BM25 scores; ``title`` adds that times the query's
+    cosine to the article's title."""
+    ids, dense, lexical, near, docs, dates, cue, feedback, titled = cand
     if prf is not None:
         lexical = lexical + prf[2] * feedback[prf[0], prf[1]]
-    fused = fuse(dense, lexical, near)
+    fused = fuse(dense, lexical, near) + title * titled
     if recency is not None:
         which, gain, days = recency
         window = days or cue or 7.0
@@ -206,11 +216,12 @@ class Data:
         article: float = 0.0,
         recency: tuple[str, float, float | None] | None = None,
         prf: tuple[int, int, float] | None = None,
+        title: float = 0.0,
     ) -> dict[str, float]:
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
             hits = [
-                any(gold in texts[p] for p in order(c, fuse, article, recency, prf)[:5])
+                any(gold in texts[p] for p in order(c, fuse, article, recency, prf, title)[:5])
                 for _, cands, golds, texts in weeks
                 for c, gold in zip(cands, golds, strict=True)
             ]
@@ -220,7 +231,8 @@ class Data:
             for i in range(start, len(self.sq), 2):
                 docs = list(
                     dict.fromkeys(
-                        self.sq_doc[p] for p in order(self.sq[i], fuse, article, recency, prf)
+                        self.sq_doc[p]
+                        for p in order(self.sq[i], fuse, article, recency, prf, title)
                     )
                 )
                 ranks.append(docs.index(self.sq_gold[i]) + 1 if self.sq_gold[i] in docs else 0)
@@ -229,7 +241,8 @@ class Data:
             runs = {
                 self.sf_ids[i]: list(
                     dict.fromkeys(
-                        self.sf_doc[p] for p in order(self.sf[i], fuse, article, recency, prf)
+                        self.sf_doc[p]
+                        for p in order(self.sf[i], fuse, article, recency, prf, title)
                     )
                 )
                 for i in range(start, len(self.sf), 2)
@@ -278,6 +291,10 @@ def main() -> None:
                 table[name] = data.score(default, 0.0, (which, gain, days))
             name = f"default + recency {which} {gain}/period named"
             table[name] = data.score(default, 0.0, (which, gain, None))
+    for weight in (0.05, 0.1, 0.2, 0.3):
+        table[f"default + recency cued + title {weight}"] = data.score(
+            default, 0.0, ("cued", RECENCY_GAIN, None), title=weight
+        )
     for m, e in FEEDBACK:
         for beta in (0.1, 0.2, 0.35, 0.5):
             table[f"default + prf {m}/{e}/{beta}"] = data.score(default, prf=(m, e, beta))
