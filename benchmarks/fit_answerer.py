@@ -38,7 +38,7 @@ from calibrate_abstention import QueryCache, load_query_cache, query_vectors
 from semsearch import Index
 from semsearch.answers import SentenceAnswerer
 from semsearch.answers import sentence as shipped
-from semsearch.answers.compose import Candidate, compose
+from semsearch.answers.compose import Candidate
 
 Row = tuple[Question, list[Any], list[Candidate], np.ndarray]
 Ranker = tuple[np.ndarray, float, float]  # weights, bias, extra ratio
@@ -102,33 +102,15 @@ def calibration(rows: list[Row], w: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def _sigmoid(margin: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(margin, -60.0, 60.0))))
-
-
 def answer(row: Row, rank: Ranker) -> Any:
     """What SentenceAnswerer.answer_many answers with ``rank`` ordering the quotes."""
     q, hits, cands, rows = row
-    if not cands:
-        return None
-    confidence = float(_sigmoid(rows @ shipped._WEIGHTS + shipped._BIAS).max())
-    if confidence < shipped.ABSTAIN_BELOW:
-        return None
-    weights, bias, ratio = rank
-    probs = _sigmoid(rows @ weights + bias)
-    order = np.argsort(-probs, kind="stable")
-    cut = ratio * float(probs[order[0]])
-    ranked = [
-        Candidate(cands[i].hit, cands[i].start, cands[i].end, float(probs[i]))
-        for i in order
-        if probs[i] >= cut
-    ]
-    return compose(q.text, hits, ranked, confidence=confidence)
+    return SentenceAnswerer()._decide(q.text, hits, cands, rows, rank)
 
 
 def quality(rows: list[Row], rank: Ranker) -> dict[str, float]:
     got = [(row[0], answer(row, rank)) for row in rows]
-    ok = [(q, a) for q, a in got if a is not None and not a.abstained]
+    ok = [(q, a) for q, a in got if not a.abstained]
 
     def share(n: int) -> float:
         return round(n / len(got), 4)

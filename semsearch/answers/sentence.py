@@ -82,28 +82,38 @@ class SentenceAnswerer:
         *,
         query_vectors: Matrix | None = None,
     ) -> list[Answer]:
-        answers = []
         features = self.features(context, questions, hits, query_vectors=query_vectors)
-        for question, hs, (cands, feats) in zip(questions, hits, features, strict=True):
-            if not cands:
-                answers.append(abstention(question, hs, 0.0))
-                continue
-            confidence = float(_sigmoid(feats @ _WEIGHTS + _BIAS).max())
-            if confidence < self.threshold:
-                answers.append(abstention(question, hs, confidence))
-                continue
-            probs = _sigmoid(feats @ _RANK_WEIGHTS + _RANK_BIAS)
-            order = np.argsort(-probs, kind="stable")
-            cut = EXTRA_RATIO * float(probs[order[0]])
-            ranked = [
-                Candidate(cands[i].hit, cands[i].start, cands[i].end, float(probs[i]))
-                for i in order
-                if probs[i] >= cut
-            ]
-            answers.append(
-                compose(question, hs, ranked, confidence=confidence, limit=self.max_sentences)
-            )
-        return answers
+        return [
+            self._decide(question, hs, cands, feats)
+            for question, hs, (cands, feats) in zip(questions, hits, features, strict=True)
+        ]
+
+    def _decide(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        cands: list[Candidate],
+        feats: np.ndarray,
+        ranking: tuple[np.ndarray, float, float] = (_RANK_WEIGHTS, _RANK_BIAS, EXTRA_RATIO),
+    ) -> Answer:
+        """The answer from the candidates' feature rows: abstain by the confidence model, else
+        quote by ``ranking`` (weights, bias, extra ratio; benchmarks/fit_answerer.py tries
+        others)."""
+        if not cands:
+            return abstention(question, hits, 0.0)
+        confidence = float(_sigmoid(feats @ _WEIGHTS + _BIAS).max())
+        if confidence < self.threshold:
+            return abstention(question, hits, confidence)
+        weights, bias, ratio = ranking
+        probs = _sigmoid(feats @ weights + bias)
+        order = np.argsort(-probs, kind="stable")
+        cut = ratio * float(probs[order[0]])
+        ranked = [
+            Candidate(cands[i].hit, cands[i].start, cands[i].end, float(probs[i]))
+            for i in order
+            if probs[i] >= cut
+        ]
+        return compose(question, hits, ranked, confidence=confidence, limit=self.max_sentences)
 
     def features(
         self,
