@@ -27,6 +27,9 @@ Variants (each a function of the candidates' three score arrays):
   + prf M/E/B       pseudo-relevance feedback on the BM25 side: the E terms of the best M fused
                     passages with the highest tf * idf (not in the query) score the candidates
                     by BM25 too, and B times that is added to their BM25 score
+  + title BM25 T    plus T times the BM25 score of the passage's article title in an index of
+                    the titles alone (a field of its own, as BM25F weighs one), over its top
+  + cap C           at most C passages of one article in the top 5 (the rest move down)
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bm25s
 import numpy as np
 from cache import CACHE
 from retrieval import RTQA, HashedCache, load_or_build, log
 
 from semsearch import Filters, Index
+from semsearch.engines.terms import K1, B
 from semsearch.evaluate import beir_corpus, beir_metrics, beir_queries, squad_data
 from semsearch.evaluate.rtqa import fold, realtimeqa_weeks
 from semsearch.retrieval import DEPTH
@@ -53,8 +58,8 @@ from semsearch.retrieval.recency import RECENCY_GAIN, recency_boost, recent_days
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNE_WEEKS = 3
 # ids, cosines, BM25, proximity, each candidate's article and date, the query's recency period,
-# the BM25 scores of the query's feedback terms per (M, E), and the query's cosine to each
-# candidate's title
+# the BM25 scores of the query's feedback terms per (M, E), the query's cosine to each
+# candidate's title, and its title's BM25 score over the titles' own index (divided by the top)
 Cand = tuple[
     list[int],
     np.ndarray,
@@ -64,6 +69,7 @@ Cand = tuple[
     list[str | None],
     float | None,
     dict[tuple[int, int], np.ndarray],
+    np.ndarray,
     np.ndarray,
 ]
 FEEDBACK = ((1, 10), (3, 10), (5, 20))
@@ -82,6 +88,7 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
     vectors = index.embedder.encode(texts)
     titles = {d.id: d.title for d in index.documents() if d.title}
     title_vectors = dict(zip(titles, index.embedder.encode(list(titles.values())), strict=True))
+    title_bm25 = _title_scorer(index, titles)
     out = []
     for row, text in enumerate(texts):
         ids, dense, lexical, _ = engine.candidates(
@@ -108,9 +115,27 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
                 np.array(
                     [float(title_vectors[d] @ vectors[row]) if d in titles else 0.0 for d in docs]
                 ),
+                title_bm25(text, docs),
             )
         )
     return out
+
+
+def _title_scorer(index: Index, titles: dict[str, str]) -> Callable[[str, list[str]], np.ndarray]:
+    """Scores candidates' articles by BM25 of their title alone, in an index of the titles."""
+    tokens = index._engine.bm25.tokenizer
+    distinct = sorted(set(titles.values()))
+    where = {t: i for i, t in enumerate(distinct)}
+    model = bm25s.BM25(k1=K1, b=B)
+    model.index([tokens.terms(t) for t in distinct], show_progress=False)
+
+    def score(query: str, docs: list[str]) -> np.ndarray:
+        terms = [t for t in tokens.terms(query) if t in model.vocab_dict]
+        per_title = model.get_scores(terms) if terms and distinct else np.zeros(len(distinct))
+        s = np.array([per_title[where[titles[d]]] if d in titles else 0.0 for d in docs])
+        return np.asarray(s / (float(s.max(initial=0.0)) or 1.0), np.float32)
+
+    return score
 
 
 def _feedback(
@@ -154,17 +179,20 @@ def order(
     recency: tuple[str, float, float | None] | None = None,
     prf: tuple[int, int, float] | None = None,
     title: float = 0.0,
+    title_bm25: float = 0.0,
+    cap: int | None = None,
 ) -> list[int]:
     """Passage ids best first; ``article`` adds that share of the best score among the
     candidates of the passage's own article (an article that answers lifts all its passages);
     ``recency`` ("cued" or "all", G, T) adds G * exp(-age / T) (T None: the query's own period,
     else a week), age in days before the newest candidate's article; ``prf`` (M, E, B) adds B
     times the feedback terms' BM25 to the BM25 scores; ``title`` adds that times the query's
-    cosine to the article's title."""
-    ids, dense, lexical, near, docs, dates, cue, feedback, titled = cand
+    cosine to the article's title, ``title_bm25`` that times its title's BM25 score; ``cap``
+    keeps at most that many passages of one article in the top 5."""
+    ids, dense, lexical, near, docs, dates, cue, feedback, titled, title_lexical = cand
     if prf is not None:
         lexical = lexical + prf[2] * feedback[prf[0], prf[1]]
-    fused = fuse(dense, lexical, near) + title * titled
+    fused = fuse(dense, lexical, near) + title * titled + title_bm25 * title_lexical
     if recency is not None:
         which, gain, days = recency
         window = days or cue or 7.0
@@ -175,7 +203,14 @@ def order(
         for doc, score in zip(docs, fused.tolist(), strict=True):
             best[doc] = max(best.get(doc, -1e9), score)
         fused = fused + article * np.array([best[d] for d in docs], dtype=np.float32)
-    return [ids[i] for i in np.argsort(-fused, kind="stable")]
+    ranked = np.argsort(-fused, kind="stable").tolist()
+    if cap is not None:
+        top: list[int] = []
+        for i in ranked:
+            if len(top) < 5 and sum(docs[j] == docs[i] for j in top) < cap:
+                top.append(i)
+        ranked = top + [i for i in ranked if i not in top]
+    return [ids[i] for i in ranked]
 
 
 class Data:
@@ -217,11 +252,16 @@ class Data:
         recency: tuple[str, float, float | None] | None = None,
         prf: tuple[int, int, float] | None = None,
         title: float = 0.0,
+        title_bm25: float = 0.0,
+        cap: int | None = None,
     ) -> dict[str, float]:
+        def ranked(c: Cand) -> list[int]:
+            return order(c, fuse, article, recency, prf, title, title_bm25, cap)
+
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
             hits = [
-                any(gold in texts[p] for p in order(c, fuse, article, recency, prf, title)[:5])
+                any(gold in texts[p] for p in ranked(c)[:5])
                 for _, cands, golds, texts in weeks
                 for c, gold in zip(cands, golds, strict=True)
             ]
@@ -229,22 +269,12 @@ class Data:
         for half, start in (("tune", 0), ("held-out", 1)):
             ranks = []
             for i in range(start, len(self.sq), 2):
-                docs = list(
-                    dict.fromkeys(
-                        self.sq_doc[p]
-                        for p in order(self.sq[i], fuse, article, recency, prf, title)
-                    )
-                )
+                docs = list(dict.fromkeys(self.sq_doc[p] for p in ranked(self.sq[i])))
                 ranks.append(docs.index(self.sq_gold[i]) + 1 if self.sq_gold[i] in docs else 0)
             out[f"squad {half} R@1"] = float(np.mean([r == 1 for r in ranks]))
             out[f"squad {half} R@5"] = float(np.mean([0 < r <= 5 for r in ranks]))
             runs = {
-                self.sf_ids[i]: list(
-                    dict.fromkeys(
-                        self.sf_doc[p]
-                        for p in order(self.sf[i], fuse, article, recency, prf, title)
-                    )
-                )
+                self.sf_ids[i]: list(dict.fromkeys(self.sf_doc[p] for p in ranked(self.sf[i])))
                 for i in range(start, len(self.sf), 2)
             }
             out[f"scifact {half} nDCG@10"] = beir_metrics(
@@ -295,6 +325,12 @@ def main() -> None:
         table[f"default + recency cued + title {weight}"] = data.score(
             default, 0.0, ("cued", RECENCY_GAIN, None), title=weight
         )
+    cued = ("cued", RECENCY_GAIN, None)
+    for weight in (0.025, 0.05, 0.1, 0.2):
+        name = f"default + recency cued + title BM25 {weight}"
+        table[name] = data.score(default, 0.0, cued, title_bm25=weight)
+    for cap in (1, 2, 3):
+        table[f"default + recency cued + cap {cap}"] = data.score(default, 0.0, cued, cap=cap)
     for m, e in FEEDBACK:
         for beta in (0.1, 0.2, 0.35, 0.5):
             table[f"default + prf {m}/{e}/{beta}"] = data.score(default, prf=(m, e, beta))
