@@ -9,14 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from .answers import Answer, AnswerContext, Answerer, SentenceAnswerer
 from .embeddings import DEFAULT_MODEL, Backend, Embedder
-from .embeddings.embedder import (
-    canonical_model_name,
-    loading_backend,
-    precision_of,
-    recorded_model,
-)
-from .engines import Engine, IndexSettings, is_milvus, new_engine, open_engine
-from .errors import InputError, ModelMismatchError, SemsearchError
+from .embeddings.embedder import embedder_for
+from .engines import ClosedEngine, Engine, IndexSettings, is_milvus, new_engine, open_engine
+from .errors import InputError, SemsearchError
 from .indexing import AddReport, add_documents
 from .ingest import DEFAULT_MAX_FILE_BYTES
 from .passages import ChunkSettings
@@ -343,6 +338,19 @@ class Index:
         saved = self._engine.save(self._index_settings(), location)
         return saved if is_milvus(saved) else Path(saved)
 
+    def close(self) -> None:
+        """Release the index's open files (a Milvus index: this process's connection to it);
+        using it afterwards is an error. Closing saves nothing. ``with Index.load(path) as
+        index:`` closes it when the block ends."""
+        engine, self._engine = self._engine, ClosedEngine(self._engine.location)
+        engine.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @classmethod
     def load(
         cls,
@@ -361,24 +369,7 @@ class Index:
         built = engine.settings
         if built is None:
             raise SemsearchError(f"{path}: holds no index settings")
-        if model is not None:
-            wanted = model.name if isinstance(model, Embedder) else canonical_model_name(model)
-            if wanted != built.model:
-                raise ModelMismatchError(
-                    f"{path}: index was built with model {built.model!r}, not {wanted!r}; "
-                    "rebuild it to change models"
-                )
-        if isinstance(model, Embedder):
-            embedder = model
-        else:
-            name = built.model if model is not None else recorded_model(built.model, str(path))
-            chosen = backend or loading_backend(name, built.backend)
-            embedder = Embedder(name, backend=chosen)
-        if embedder.precision != precision_of(built.backend):
-            raise ModelMismatchError(
-                f"{path}: index was built with the {built.backend} backend, whose vectors "
-                f"differ from the {embedder.backend} backend's; rebuild it to change backends"
-            )
+        embedder = embedder_for(built.model, built.backend, str(path), model, backend)
         index = cls(
             model=embedder,
             max_tokens=built.max_tokens,

@@ -79,6 +79,7 @@ EXPECTED: dict[str, list[str]] = {
         "True 3 documents, 5 passages",
         "1 passage removed",
         "AddReport(added=0, replaced=0, unchanged=2, passages=0, embedded=0)",
+        "2 documents, 4 passages",
     ],
     "input-formats.md": [
         "Local media reports discreet exchange of letters between Russian president",

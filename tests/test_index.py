@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +233,26 @@ def test_nul_character_refused_and_index_unchanged(embedder: Embedder) -> None:
 def test_max_tokens_over_model_limit_refused(embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="exceeds"):
         Index(model=embedder, max_tokens=4096).add(DOCS[:1])
+
+
+def test_closing_releases_the_saved_files_and_refuses_further_use(
+    index: Index, embedder: Embedder, tmp_path: Path
+) -> None:
+    index.save(tmp_path / "ix")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with Index.load(tmp_path / "ix", model=embedder) as loaded:
+            assert loaded.search("snow in the mountains", k=1)[0].doc_id == DOCS[1].id
+        del loaded
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+    reopened = Index.load(tmp_path / "ix", model=embedder)
+    reopened.close()
+    reopened.close()  # a second close does nothing
+    assert reopened.location == str(tmp_path / "ix")
+    for use in (lambda: reopened.search("snow"), lambda: len(reopened), reopened.save):
+        with pytest.raises(SemsearchError, match=r"ix: the index is closed"):
+            use()
+    # Closing saves nothing and loses nothing saved.
+    assert len(Index.load(tmp_path / "ix", model=embedder)) == len(DOCS)

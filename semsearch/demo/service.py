@@ -75,11 +75,16 @@ class DemoIndex:
         # Load the model now, not on the first question: that user would wait seconds.
         self._run(lambda: self._index.embedder.model)
         self._stats: dict[str, Any] | None = None
+        self._closed = False
 
     def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self._worker.submit(fn, *args, **kwargs).result()
 
     def close(self) -> None:
+        """Close the index on its own thread, once the work queued before is done."""
+        if not self._closed:
+            self._closed = True
+            self._run(self._index.close)
         self._worker.shutdown(wait=True)
 
     # -- questions and searches -----------------------------------------------------------------

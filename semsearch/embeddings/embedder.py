@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from ..errors import SemsearchError, SemsearchWarning
+from ..errors import ModelMismatchError, SemsearchError, SemsearchWarning
 from ..types import Matrix, Span
 from .onnx import ExportCacheError, OnnxModel, ensure_export, export_dir
 
@@ -283,3 +283,29 @@ def loading_backend(model: str, built_with: str) -> Backend:
     """The backend that opens an index built by ``built_with``: int8 indexes are searched with
     int8, fp32 ones with the model's default backend."""
     return "onnx-int8" if built_with in INT8_BACKENDS else default_backend(model)
+
+
+def embedder_for(
+    built_model: str, built_backend: str, where: str, model: str | Embedder | None, backend: Any
+) -> Embedder:
+    """The embedder that searches an index built by ``built_model`` with ``built_backend`` (at
+    ``where``, for errors): ``model`` if given (it must be the same model), with ``backend`` or
+    the one ``loading_backend`` picks; its vectors must have the index's precision."""
+    if model is not None:
+        wanted = model.name if isinstance(model, Embedder) else canonical_model_name(model)
+        if wanted != built_model:
+            raise ModelMismatchError(
+                f"{where}: index was built with model {built_model!r}, not {wanted!r}; "
+                "rebuild it to change models"
+            )
+    if isinstance(model, Embedder):
+        embedder = model
+    else:
+        name = built_model if model is not None else recorded_model(built_model, where)
+        embedder = Embedder(name, backend=backend or loading_backend(name, built_backend))
+    if embedder.precision != precision_of(built_backend):
+        raise ModelMismatchError(
+            f"{where}: index was built with the {built_backend} backend, whose vectors "
+            f"differ from the {embedder.backend} backend's; rebuild it to change backends"
+        )
+    return embedder

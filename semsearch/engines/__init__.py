@@ -13,6 +13,7 @@ from ..errors import SemsearchError
 from .base import (
     Candidates,
     ChangedDuringRead,
+    ClosedEngine,
     DocumentPassages,
     Engine,
     EngineWriter,
@@ -26,6 +27,7 @@ from .milvus import Address, MilvusEngine, is_milvus
 __all__ = [
     "Candidates",
     "ChangedDuringRead",
+    "ClosedEngine",
     "DocumentPassages",
     "Engine",
     "EngineWriter",

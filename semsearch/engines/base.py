@@ -198,7 +198,25 @@ class Engine(Protocol):
         """Make every change durable (at ``location`` if given) and return where it is."""
         ...
 
+    def close(self) -> None:
+        """Release the files or connection the engine holds; nothing may use it afterwards."""
+        ...
+
     def info(self, *, files: bool = False, check_recall: bool = False) -> dict[str, Any]:
         """What the engine holds and how (counts, vector index, duplicates; with ``files``,
         the files or collections and their sizes; with ``check_recall``, measured recall)."""
         ...
+
+
+class ClosedEngine:
+    """What a closed index's engine becomes: its location stays, every other use is one clear
+    error, and closing again does nothing."""
+
+    def __init__(self, location: str | None) -> None:
+        self.location = location
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise SemsearchError(f"{self.location or 'this index'}: the index is closed")

@@ -67,6 +67,10 @@ class ServedIndex:
         return result
 
     def close(self) -> None:
-        """Wait for a running write to finish; refuse new ones."""
+        """Wait for a running write to finish, refuse new ones, and close both indexes (the
+        server calls this once no request is running)."""
         self._closed.set()
         self._writes.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.close()
+        self._snapshot.close()

@@ -335,3 +335,14 @@ def test_proximity_agrees_with_the_local_engine(engines: Engines) -> None:
         np.testing.assert_allclose(scores, oracle.proximity(query, same), atol=0.02)
     close = [i for i, p in enumerate(passages) if p.doc_id == "close"]
     assert scores[close[0]] > 0  # zebra is unknown: a share, never all of the weight
+
+
+def test_closing_an_engine_leaves_another_on_the_same_data_working(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "harbour", "storm")
+    first = engines.reopen(engine)
+    second = engines.reopen(first)
+    first.close()
+    assert second.counts() == (2, len(all_passages(second)))
+    found = second.dense(vector_of(TEXTS["storm"].split(". ")[0] + ".")[None], 1, Filters())
+    assert [p.doc_id for p in second.hits(found[0])] == ["storm"]

@@ -11,8 +11,7 @@ import numpy as np
 
 from ...errors import IndexFormatError, ModelMismatchError, SemsearchError
 from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
-from ..base import Candidates, DocumentPassages, IndexSettings, Ranked
-from ..terms import indexed_text
+from ..base import Candidates, IndexSettings, Ranked
 from . import manifest, persistence
 from .dedup import Duplicates, duplicate_report
 from .lexical import LexicalIndex
@@ -20,6 +19,7 @@ from .lexical.index import top_matches
 from .store import Store
 from .vectors import VectorIndex
 from .vectors.ivf import BACKENDS as VECTOR_INDEX_TYPES
+from .writer import LocalWriter
 
 
 class LocalEngine:
@@ -233,11 +233,11 @@ class LocalEngine:
         return self.vectors
 
     @contextlib.contextmanager
-    def writer(self, settings: IndexSettings) -> Iterator[_Writer]:
+    def writer(self, settings: IndexSettings) -> Iterator[LocalWriter]:
         """One SQLite transaction; the other parts are rolled back by hand. Replaced passages
         leave the vectors, BM25 and duplicates only after the commit: until then they are the
         rollback state and the source of reused vectors."""
-        writer = _Writer(self, self._bind(settings))
+        writer = LocalWriter(self, self._bind(settings))
         try:
             with self.store.transaction():
                 yield writer
@@ -287,6 +287,12 @@ class LocalEngine:
             self.vectors.retarget(backend=vector_index, memory_budget=memory_budget)
 
     # -- persistence -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the saved files read in place and the temporary ones; the engine is done."""
+        self.store.close()
+        if self.vectors is not None:
+            self.vectors.close()
 
     def save(self, settings: IndexSettings, location: str | None = None) -> str:
         target = Path(location) if location is not None else self.path
@@ -351,50 +357,3 @@ class LocalEngine:
 
 def _empty() -> Ranked:
     return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32))
-
-
-class _Writer:
-    """The writes of one ``LocalEngine.writer`` transaction."""
-
-    def __init__(self, engine: LocalEngine, vectors: VectorIndex) -> None:
-        self.engine, self.vectors = engine, vectors
-        self.new_ids: list[int] = []
-        self.old_ids: list[int] = []
-
-    def unchanged(self, document: Document) -> bool:
-        return self.engine.store.same_document(document)
-
-    def stored_vectors(self, keys: Sequence[str]) -> dict[str, Matrix]:
-        known = self.engine.store.ids_for_keys(keys)
-        found = list(known)
-        rows = self.vectors.reconstruct(np.asarray([known[k] for k in found], np.int64))
-        return dict(zip(found, rows, strict=True))
-
-    def write(self, documents: Sequence[DocumentPassages], vectors: Matrix) -> int:
-        engine, store = self.engine, self.engine.store
-        replaced = 0
-        ids: list[int] = []
-        lexical_texts: list[str] = []
-        passage_texts: list[str] = []
-        for entry in documents:
-            doc = entry.document
-            if store.has_document(doc.id):
-                self.old_ids.extend(store.delete_document(doc.id))
-                replaced += 1
-            first = engine.next_id
-            stored = [
-                Passage(p.doc_id, p.ordinal, p.start, p.end, p.text, id=first + i)
-                for i, p in enumerate(entry.passages)
-            ]
-            engine.next_id += len(stored)
-            store.put_document(doc)
-            store.put_passages(stored, entry.keys)
-            ids.extend(p.id for p in stored)
-            lexical_texts.extend(indexed_text(entry.title, p.text) for p in stored)
-            passage_texts.extend(p.text for p in stored)
-        self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-        self.new_ids.extend(ids)
-        # After new_ids: a failure part-way through these is rolled back like the vectors.
-        engine.bm25.add(ids, lexical_texts)
-        engine.duplicates.add(ids, passage_texts)
-        return replaced

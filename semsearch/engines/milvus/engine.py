@@ -14,7 +14,7 @@ from ...types import Document, Filters, Hit, Ids, Matrix, Passage, Scores
 from ..base import Candidates, ChangedDuringRead, IndexSettings, Ranked
 from . import expressions as ex
 from . import proximity, schema, writer
-from .address import Address, is_milvus
+from .address import Address, close, is_milvus
 from .collections import IN_LIST, QUERY_ROWS, Collections
 
 
@@ -354,6 +354,10 @@ class MilvusEngine(Collections):
             for name in self.names.values():
                 self.client.flush(name)
         return self.location
+
+    def close(self) -> None:
+        """Close this process's client of the address (another index on it reconnects)."""
+        close(self.address)
 
     def info(self, *, files: bool = False, check_recall: bool = False) -> dict[str, Any]:
         docs, passages = self.counts()

@@ -235,6 +235,9 @@ class ExactStore:
         for chunk in self.chunks(rows):
             f.write(np.ascontiguousarray(chunk).reshape(-1).view(np.uint8).data)
 
+    def close(self) -> None:
+        self._tail.close()
+
     def compact(self) -> None:
         """Copy the live rows, in id order, into a new tail (memory or temp file)."""
         rows = self.ordered_rows()

@@ -189,6 +189,13 @@ class VectorIndex:
         """Every stored vector, in ``ids`` order (a copy)."""
         return self._store.take(self._store.alive_rows())
 
+    def close(self) -> None:
+        """Close the mapped FAISS file and the vectors' temporary file, if any."""
+        if self._mapped is not None:
+            self._mapped.close()
+            self._mapped, self._ann = None, None
+        self._store.close()
+
     # -- reading -------------------------------------------------------------------------------
 
     def reconstruct(self, ids: Ids) -> Vectors:
