@@ -298,6 +298,17 @@ def test_info_counts_what_is_held(engines: Engines) -> None:
     assert [sorted(g) for g in info["duplicates"]["article_groups"]] == [["copy", "harbour"]]
 
 
+def test_info_gives_the_range_of_dates(engines: Engines) -> None:
+    engine = engines.make()
+    write(engine, "budget", "copy", "harbour", "storm")
+    engine.remove(["budget"])  # the latest date leaves with it
+    dates = engines.reopen(engine).info()["dates"]
+    want = {"dated": 2, "undated": 1, "first": "2024-03-01", "last": "2024-03-05"}
+    assert {k: dates[k] for k in want} == want
+    # Milvus keeps whether a date is approximate only in each document's record.
+    assert dates["approximate"] == (0 if isinstance(engine, LocalEngine) else None)
+
+
 def test_a_copy_written_later_joins_its_group(engines: Engines) -> None:
     engine = engines.make()
     write(engine, "harbour", "storm")

@@ -146,6 +146,21 @@ class Collections:
             out.extend(self.rows(part, ex.both(f"{field} in {listed}", where), fields))
         return out
 
+    def date_summary(self) -> dict[str, Any]:
+        """As the local engine's, from each document's first passage, which carries its date.
+        Whether a date is approximate is kept only in each document's record: not counted."""
+        visible = self._visible()
+        documents = self.count("documents", ex.both("part == 0", visible))
+        first_passages = ex.both('ordinal == 0 and date != ""', visible)
+        dates = sorted(r["date"] for r in self.rows("passages", first_passages, ["date"]))
+        return {
+            "dated": len(dates),
+            "approximate": None,
+            "undated": documents - len(dates),
+            "first": dates[0] if dates else None,
+            "last": dates[-1] if dates else None,
+        }
+
     def count(self, part: str, expr: str) -> int:
         if self._settings is None:
             return 0

@@ -371,6 +371,7 @@ class MilvusEngine(Collections):
             "vectors": passages,
             "engine": "milvus-lite" if self.address.embedded else "milvus",
             "pending_writes": len(self.pending()),
+            "dates": self.date_summary(),
             "duplicates": writer.duplicate_report(self),
         }
         if files:
