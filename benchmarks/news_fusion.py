@@ -1,7 +1,7 @@
 """Hybrid fusion for news: static weights against query-dependent ones, chosen on tuning halves
 and reported on held-out halves of RealTime QA, SQuAD and SciFact.
 
-Usage: python benchmarks/news_fusion.py [--cache DIR] [--weeks DIR] [--json]
+Usage: python benchmarks/news_fusion.py [--cache DIR] [--weeks DIR] [--bm25 K1 B] [--json]
 
 Every candidate set is computed once (dense cosines, BM25 and proximity of the passages either
 ranker puts in its top 100, as Index.search fuses them); each variant then only re-fuses.
@@ -48,6 +48,7 @@ from cache import CACHE
 from retrieval import RTQA, HashedCache, load_or_build, log
 
 from semsearch import Filters, Index
+from semsearch.engines.local.lexical import index as lexical_index
 from semsearch.engines.terms import K1, B
 from semsearch.evaluate import beir_corpus, beir_metrics, beir_queries, squad_data
 from semsearch.evaluate.rtqa import fold, realtimeqa_weeks
@@ -289,8 +290,17 @@ def main() -> None:
     parser.add_argument(
         "--weeks", type=Path, help="RealTime QA week indexes saved by semsearch eval --index"
     )
+    parser.add_argument(
+        "--bm25",
+        nargs=2,
+        type=float,
+        metavar=("K1", "B"),
+        help="BM25 parameters: saved indexes score their stored terms with these on load",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.bm25:
+        lexical_index.K1, lexical_index.B = args.bm25
     data = Data(args.cache, args.weeks)
     variants: dict[str, tuple[Fuser, float]] = {
         "dense": (static(0.0, 0.0), 0.0),
