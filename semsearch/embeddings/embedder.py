@@ -286,7 +286,11 @@ def loading_backend(model: str, built_with: str) -> Backend:
 
 
 def embedder_for(
-    built_model: str, built_backend: str, where: str, model: str | Embedder | None, backend: Any
+    built_model: str,
+    built_backend: str,
+    where: str,
+    model: str | Embedder | None,
+    backend: Backend | None,
 ) -> Embedder:
     """The embedder that searches an index built by ``built_model`` with ``built_backend`` (at
     ``where``, for errors): ``model`` if given (it must be the same model), with ``backend`` or
