@@ -111,9 +111,12 @@ def add_documents(
                     batch.chunk_group()
                     raise error from None
                 if doc.id in batch.unstored:
-                    # Whether it is unchanged depends on the copy not stored yet: store it as
-                    # adding one at a time would have by now.
+                    # Whether it is unchanged depends on the copy not stored yet: chunk the
+                    # group, as adding one at a time would have by now, and if that copy is
+                    # still pending, write it, so that the comparison is with the latest one.
                     batch.chunk_group()
+                    if doc.id in batch.unstored:
+                        batch.flush()
                 if writer.unchanged(doc):
                     counts.unchanged += 1
                     continue
@@ -190,6 +193,7 @@ class _Batches:
         self.counts.passages += written
         self.counts.embedded += embedded
         self.pending, self.pending_passages = [], 0
+        self.unstored = {doc.id for doc in self.group}
         if self.bar is not None:
             self.bar.update(written)
 

@@ -117,6 +117,18 @@ def test_groups_change_nothing(
         assert [r[5] for r in rows] == [index.embedder.cache_key(t) for t in texts]
 
 
+@pytest.mark.parametrize("group", [1, 2, 5])
+def test_the_last_version_of_a_document_is_kept(embedder: Embedder, group: int) -> None:
+    # The fourth version equals the stored first one, the fifth the second one still pending:
+    # each is compared with the latest version, never with an older one.
+    texts = ["Putin", "Putin Putin", "Putin Putin", "Putin", "Putin Putin"]
+    docs = [Document(id="a", text=t) for t in texts]
+    report, _, rows, index = _add(embedder, docs, group=group, batch=2, max_tokens=2)
+    assert index.document("a").text == "Putin Putin"
+    assert [r[3:5] for r in rows] == [(0, 11)]
+    assert (report.added, report.replaced, report.unchanged) == (1, 3, 1)
+
+
 def test_a_bad_document_mid_group_adds_nothing(embedder: Embedder) -> None:
     good = [Document(id=f"g{i}", text=f"Sentence {i}. Another one.", title="T") for i in range(5)]
     index = Index(model=embedder)

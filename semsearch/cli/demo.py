@@ -36,7 +36,7 @@ def demo_command(index_dir: Path | str, host: str, port: int | None) -> None:
             f"{shown(index_dir)}: no index here (build one with `semsearch index`)"
         )
     try:
-        from ..demo import build, launch
+        from ..demo import build, close_index, launch
     except ImportError as exc:  # gradio is an optional extra
         raise SemsearchError(
             f"the demo needs gradio ({exc.name or exc} is missing): pip install 'semsearch[demo]'"
@@ -53,3 +53,4 @@ def demo_command(index_dir: Path | str, host: str, port: int | None) -> None:
         app.block_thread()
     finally:
         app.close()
+        close_index(index_dir)

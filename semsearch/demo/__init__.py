@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .app import build, launch
-from .service import DemoIndex, open_index
+from .service import DemoIndex, close_index, open_index
 
-__all__ = ["DemoIndex", "build", "launch", "open_index"]
+__all__ = ["DemoIndex", "build", "close_index", "launch", "open_index"]

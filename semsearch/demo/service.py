@@ -71,20 +71,22 @@ class DemoIndex:
     def __init__(self, path: str | Path) -> None:
         self.path: Path | str = path if is_milvus(path) else Path(path)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-demo")
+        self._closed = False
         self._index: Index = self._run(Index.load, self.path)
         # Load the model now, not on the first question: that user would wait seconds.
         self._run(lambda: self._index.embedder.model)
         self._stats: dict[str, Any] | None = None
-        self._closed = False
 
     def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            raise SemsearchError(f"{self.path}: the index is closed")
         return self._worker.submit(fn, *args, **kwargs).result()
 
     def close(self) -> None:
         """Close the index on its own thread, once the work queued before is done."""
         if not self._closed:
+            self._worker.submit(self._index.close).result()
             self._closed = True
-            self._run(self._index.close)
         self._worker.shutdown(wait=True)
 
     # -- questions and searches -----------------------------------------------------------------
@@ -267,8 +269,20 @@ _OPEN_LOCK = threading.Lock()
 
 def open_index(path: str | Path) -> DemoIndex:
     """The process's one DemoIndex for ``path``: the model and index load once per process."""
-    key = path if is_milvus(path) else Path(path).resolve()
+    key = _key(path)
     with _OPEN_LOCK:
         if key not in _OPEN:
             _OPEN[key] = DemoIndex(key)
         return _OPEN[key]
+
+
+def close_index(path: str | Path) -> None:
+    """Close the process's DemoIndex for ``path``, if open (``open_index`` loads it again)."""
+    with _OPEN_LOCK:
+        demo = _OPEN.pop(_key(path), None)
+    if demo is not None:
+        demo.close()
+
+
+def _key(path: str | Path) -> str | Path:
+    return path if is_milvus(path) else Path(path).resolve()

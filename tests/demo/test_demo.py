@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from semsearch import Document, Filters, Index, InputError, SemsearchError
 from semsearch.cli import cli
-from semsearch.demo import DemoIndex, build, launch, open_index, render
+from semsearch.demo import DemoIndex, build, close_index, launch, open_index, render
 from semsearch.demo.service import example_questions, filters
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
@@ -186,8 +186,15 @@ def test_filters_from_form_values() -> None:
 # -- the service over a copy of the bundled index --------------------------------------------
 
 
-def test_index_opens_once_per_process(service: DemoIndex) -> None:
-    assert open_index(service.path) is open_index(service.path)
+def test_index_opens_once_per_process_until_closed(service: DemoIndex) -> None:
+    opened = open_index(service.path)
+    assert opened is open_index(service.path)
+    close_index(service.path)
+    with pytest.raises(SemsearchError, match="the index is closed"):
+        opened.search("letters")
+    again = open_index(service.path)
+    assert again is not opened and again.search("letters")
+    close_index(service.path)
 
 
 def test_ask_returns_citations_that_point_into_the_documents(service: DemoIndex) -> None:
