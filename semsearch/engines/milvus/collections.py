@@ -146,12 +146,11 @@ class Collections:
             out.extend(self.rows(part, ex.both(f"{field} in {listed}", where), fields))
         return out
 
-    def date_summary(self) -> dict[str, Any]:
-        """As the local engine's, from each document's first passage, which carries its date.
-        Whether a date is approximate is kept only in each document's record: not counted."""
-        visible = self._visible()
-        documents = self.count("documents", ex.both("part == 0", visible))
-        first_passages = ex.both('ordinal == 0 and date != ""', visible)
+    def date_summary(self, documents: int) -> dict[str, Any]:
+        """As the local engine's, from each document's first passage, which carries its date
+        (``documents``: how many are held). Whether a date is approximate is kept only in each
+        document's record: not counted."""
+        first_passages = ex.both('ordinal == 0 and date != ""', self._visible())
         dates = sorted(r["date"] for r in self.rows("passages", first_passages, ["date"]))
         return {
             "dated": len(dates),

@@ -371,7 +371,7 @@ class MilvusEngine(Collections):
             "vectors": passages,
             "engine": "milvus-lite" if self.address.embedded else "milvus",
             "pending_writes": len(self.pending()),
-            "dates": self.date_summary(),
+            "dates": self.date_summary(docs),
             "duplicates": writer.duplicate_report(self),
         }
         if files:
