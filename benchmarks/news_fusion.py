@@ -17,6 +17,9 @@ Variants (each a function of the candidates' three score arrays):
   adaptive A-B      W and P scaled by c = clip((m - A) / (B - A), 0, 1), m the query's best
                     proximity among its candidates: a question that copies an article's wording
                     (SQuAD) keeps the lexical signals; a paraphrase (news quizzes) leans on dense
+  confident G       W and P scaled by clip(1 + G * (BM25's margin - dense's margin), 0, 2), a
+                    margin being (first - second) / (first - median) of that side's scores:
+                    the side whose top candidate stands out gets more say
   + article S       each passage's fused score plus S times the best fused score among the
                     candidates of its own article
   + recency G/T     plus G * exp(-age / T), the age in days of the passage's article before the
@@ -30,6 +33,10 @@ Variants (each a function of the candidates' three score arrays):
   + title BM25 T    plus T times the BM25 score of the passage's article title in an index of
                     the titles alone (a field of its own, as BM25F weighs one), over its top
   + cap C           at most C passages of one article in the top 5 (the rest move down)
+  + dense prf M/R   pseudo-relevance feedback on the dense side (Rocchio): the query vector plus
+                    R times the mean vector of the best M passages of the default fusion
+                    (before recency), normalised, gives the candidates' cosines in place of the
+                    query's own
 """
 
 from __future__ import annotations
@@ -60,7 +67,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUNE_WEEKS = 3
 # ids, cosines, BM25, proximity, each candidate's article and date, the query's recency period,
 # the BM25 scores of the query's feedback terms per (M, E), the query's cosine to each
-# candidate's title, and its title's BM25 score over the titles' own index (divided by the top)
+# candidate's title, its title's BM25 score over the titles' own index (divided by the top), and
+# the candidates' cosines to the dense feedback query per (M, R)
 Cand = tuple[
     list[int],
     np.ndarray,
@@ -72,8 +80,10 @@ Cand = tuple[
     dict[tuple[int, int], np.ndarray],
     np.ndarray,
     np.ndarray,
+    dict[tuple[int, float], np.ndarray],
 ]
 FEEDBACK = ((1, 10), (3, 10), (5, 20))
+DENSE_FEEDBACK = tuple((m, r) for m in (1, 2, 3, 5) for r in (0.1, 0.25, 0.5, 1.0))
 Fuser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -90,6 +100,7 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
     titles = {d.id: d.title for d in index.documents() if d.title}
     title_vectors = dict(zip(titles, index.embedder.encode(list(titles.values())), strict=True))
     title_bm25 = _title_scorer(index, titles)
+    stored = engine._searchable(Filters())
     out = []
     for row, text in enumerate(texts):
         ids, dense, lexical, _ = engine.candidates(
@@ -103,6 +114,15 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
             (m, e): _feedback(engine.bm25, text, [int(ids[i]) for i in first[:m]], indexed, e, ids)
             for m, e in FEEDBACK
         }
+        passage_vectors = stored[0].reconstruct(ids) if stored is not None else None
+        dense_feedback = {}
+        for m, r in DENSE_FEEDBACK:
+            if passage_vectors is None or not len(ids):
+                dense_feedback[m, r] = dense
+                continue
+            query = vectors[row] + r * passage_vectors[first[:m]].mean(axis=0)
+            query = query / (float(np.linalg.norm(query)) or 1.0)
+            dense_feedback[m, r] = np.asarray(passage_vectors @ query, np.float32)
         out.append(
             (
                 ids.tolist(),
@@ -117,6 +137,7 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
                     [float(title_vectors[d] @ vectors[row]) if d in titles else 0.0 for d in docs]
                 ),
                 title_bm25(text, docs),
+                dense_feedback,
             )
         )
     return out
@@ -173,6 +194,27 @@ def adaptive(low: float, high: float, weight: float, near: float) -> Fuser:
     return fuse
 
 
+def _margin(scores: np.ndarray) -> float:
+    """How far the top score stands out: (first - second) / (first - median), in [0, 1]."""
+    if len(scores) < 2:
+        return 0.0
+    top2 = np.sort(scores)[-2:]
+    spread = float(top2[1] - np.median(scores))
+    return float(top2[1] - top2[0]) / spread if spread > 0 else 0.0
+
+
+def confident(gain: float, weight: float, near: float) -> Fuser:
+    """The lexical shares scaled by clip(1 + gain * (BM25's margin - dense's margin), 0, 2):
+    the side whose top candidate stands out more gets more say."""
+
+    def fuse(dense: np.ndarray, lexical: np.ndarray, proximity: np.ndarray) -> np.ndarray:
+        c = min(2.0, max(0.0, 1.0 + gain * (_margin(lexical) - _margin(dense))))
+        c = min(c, 0.99 / (weight + near))
+        return static(weight * c, near * c)(dense, lexical, proximity)
+
+    return fuse
+
+
 def order(
     cand: Cand,
     fuse: Fuser,
@@ -182,6 +224,7 @@ def order(
     title: float = 0.0,
     title_bm25: float = 0.0,
     cap: int | None = None,
+    dense_prf: tuple[int, float] | None = None,
 ) -> list[int]:
     """Passage ids best first; ``article`` adds that share of the best score among the
     candidates of the passage's own article (an article that answers lifts all its passages);
@@ -189,8 +232,11 @@ def order(
     else a week), age in days before the newest candidate's article; ``prf`` (M, E, B) adds B
     times the feedback terms' BM25 to the BM25 scores; ``title`` adds that times the query's
     cosine to the article's title, ``title_bm25`` that times its title's BM25 score; ``cap``
-    keeps at most that many passages of one article in the top 5."""
-    ids, dense, lexical, near, docs, dates, cue, feedback, titled, title_lexical = cand
+    keeps at most that many passages of one article in the top 5; ``dense_prf`` (M, R) takes
+    the cosines to the query moved R times the mean of the best M passages."""
+    ids, dense, lexical, near, docs, dates, cue, feedback, titled, title_lexical, moved = cand
+    if dense_prf is not None:
+        dense = moved[dense_prf]
     if prf is not None:
         lexical = lexical + prf[2] * feedback[prf[0], prf[1]]
     fused = fuse(dense, lexical, near) + title * titled + title_bm25 * title_lexical
@@ -255,9 +301,10 @@ class Data:
         title: float = 0.0,
         title_bm25: float = 0.0,
         cap: int | None = None,
+        dense_prf: tuple[int, float] | None = None,
     ) -> dict[str, float]:
         def ranked(c: Cand) -> list[int]:
-            return order(c, fuse, article, recency, prf, title, title_bm25, cap)
+            return order(c, fuse, article, recency, prf, title, title_bm25, cap, dense_prf)
 
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
@@ -318,6 +365,9 @@ def main() -> None:
             if high > low:
                 fuse = adaptive(low, high, LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
                 variants[f"adaptive {low}-{high}"] = (fuse, 0.0)
+    for gain in (0.25, 0.5, 1.0, 2.0):
+        fuse = confident(gain, LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
+        variants[f"confident {gain}"] = (fuse, 0.0)
     for share in (0.1, 0.2, 0.3, 0.5, 1.0):
         variants[f"default + article {share}"] = (static(LEXICAL_WEIGHT, PROXIMITY_WEIGHT), share)
         variants[f"dense + article {share}"] = (static(0.0, 0.0), share)
@@ -347,6 +397,12 @@ def main() -> None:
             table[f"default + recency cued + prf {m}/{e}/{beta}"] = data.score(
                 default, 0.0, ("cued", RECENCY_GAIN, None), (m, e, beta)
             )
+    for gain in (0.25, 0.5, 1.0, 2.0):
+        fuse = confident(gain, LEXICAL_WEIGHT, PROXIMITY_WEIGHT)
+        table[f"confident {gain} + recency cued"] = data.score(fuse, 0.0, cued)
+    for m, r in DENSE_FEEDBACK:
+        name = f"default + recency cued + dense prf {m}/{r}"
+        table[name] = data.score(default, 0.0, cued, dense_prf=(m, r))
     if args.json:
         print(json.dumps(table, indent=1))
         return
