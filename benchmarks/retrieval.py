@@ -97,6 +97,7 @@ def log(message: str) -> None:
 
 
 def load_or_build(name: str, docs: Any, cache: Path, *, first: bool = False) -> Index:
+    cache.mkdir(parents=True, exist_ok=True)
     embedder = CachedEmbedder(cache / f"{name}-passages.npz", cache / f"{name}-queries.npz")
     path = cache / (f"{name}-first-tokens-index" if first else f"{name}-index")
     if (path / "manifest.json").is_file():
@@ -104,7 +105,7 @@ def load_or_build(name: str, docs: Any, cache: Path, *, first: bool = False) -> 
     start = time.perf_counter()
     index = Index(model=embedder)
     index.add(first_tokens(index, docs) if first else docs)
-    path.mkdir(exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
     index.save(path)
     log(f"{name}: built in {time.perf_counter() - start:.1f}s")
     return index

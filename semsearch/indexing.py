@@ -206,7 +206,11 @@ class _Batches:
         for key, text in zip(keys, texts, strict=True):
             if key not in known:
                 missing.setdefault(key, text)
-        fresh = dict(zip(missing, self.embedder.encode(list(missing.values())), strict=True))
+        fresh = (  # a custom embedder need not accept an empty list
+            dict(zip(missing, self.embedder.encode(list(missing.values())), strict=True))
+            if missing
+            else {}
+        )
         vectors = np.empty((len(keys), self.dimension), dtype=np.float32)
         for row, key in enumerate(keys):
             vectors[row] = fresh[key] if key in fresh else known[key]

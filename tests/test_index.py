@@ -154,6 +154,24 @@ def test_replacing_a_document_reuses_unchanged_embeddings(embedder: Embedder) ->
     np.testing.assert_allclose(stored, fresh, atol=1e-5)
 
 
+def test_a_new_version_with_the_same_text_asks_the_model_nothing(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idx = Index(model=embedder, max_tokens=16)
+    text = " ".join(f"Paragraph {i} tells a separate part of the story." for i in range(4))
+    idx.add([Document.create(text, id="story", title="Story", date="2026-01-02")])
+    asked: list[list[str]] = []
+    encode = embedder.encode
+    monkeypatch.setattr(
+        embedder, "encode", lambda texts, **kw: asked.append(texts) or encode(texts, **kw)
+    )
+    report = idx.add([Document.create(text, id="story", title="Story", date="2026-01-03")])
+    assert (report.replaced, report.embedded) == (1, 0) and report.passages > 1
+    assert asked == [], "every vector is reused, so the model is not called, not even with []"
+    assert [d.date for d in idx.documents()] == ["2026-01-03"]
+    _invariants(idx)
+
+
 def test_remove_and_ids_never_reused(index: Index) -> None:
     doc = DOCS[0]
     removed_ids = set(index._engine.store.passage_ids())

@@ -90,15 +90,14 @@ def create_app(
     @api.post("/search", responses=_errors(401))
     def search(body: SearchRequest) -> SearchResponse:
         """The best passages for ``query``, ``k`` per page from ``offset``, best first."""
-        index = served.snapshot()
-        filters = body.filters.to_filters()
-        hits = index.search(
-            body.query,
-            k=body.offset + body.k + 1,
-            filters=filters,
-            mode=body.mode,
-            recency=body.recency,
-        )
+        with served.reading() as index:
+            hits = index.search(
+                body.query,
+                k=body.offset + body.k + 1,
+                filters=body.filters.to_filters(),
+                mode=body.mode,
+                recency=body.recency,
+            )
         page = hits[body.offset : body.offset + body.k]
         more = len(hits) > body.offset + body.k
         return SearchResponse(
@@ -112,19 +111,19 @@ def create_app(
     @api.post("/ask", responses=_errors(401))
     def ask(body: AskRequest) -> AnswerResponse:
         """An answer made of cited quotes from the ``k`` best passages, or an abstention."""
-        index = served.snapshot()
-        answer = index.ask(
-            body.question, k=body.k, filters=body.filters.to_filters(), recency=body.recency
-        )
+        with served.reading() as index:
+            answer = index.ask(
+                body.question, k=body.k, filters=body.filters.to_filters(), recency=body.recency
+            )
         return AnswerResponse.model_validate(answer.to_dict())
 
     @api.get("/documents/{doc_id:path}", responses=_errors(401, 404, 503))
     def document(doc_id: str) -> DocumentOut:
         """A document's text, metadata and passages with their offsets into its text."""
-        index = served.snapshot()
         for _ in range(READ_ATTEMPTS):
-            doc = _known(index.document, doc_id)
-            passages = index.passages(doc_id)
+            with served.reading() as index:
+                doc = _known(index.document, doc_id)
+                passages = index.passages(doc_id)
             # A Milvus index is read live: a write committed between the two reads would pair
             # one version's text with another's passages. Read again until they agree.
             if all(doc.text[p.start : p.end] == p.text for p in passages):
@@ -171,14 +170,16 @@ def create_app(
     )
     def remove(doc_id: str) -> RemoveResponse:
         """Remove a document and its passages, and save."""
-        _known(served.snapshot().document, doc_id)
+        with served.reading() as index:
+            _known(index.document, doc_id)
         removed = served.write(lambda index: _known(index.remove, doc_id))
         return RemoveResponse(doc_id=doc_id, passages_removed=removed)
 
     @api.get("/info", responses=_errors(401))
     def info() -> InfoResponse:
         """What the index holds and how: model, counts, chunking, vector index, duplicates."""
-        details = served.snapshot().info()
+        with served.reading() as index:
+            details = index.info()
         details.pop("path", None)
         return InfoResponse(
             location=_shown(served),

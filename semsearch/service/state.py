@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,13 +19,15 @@ T = TypeVar("T")
 class ServedIndex:
     """An index opened for the service.
 
-    Readers take ``snapshot()``: an Index nothing writes to, so any number of requests search
-    it at once and each sees one state from start to end. Writes run one at a time on a thread
-    of their own, on a second Index: the write, then the save (atomic, as every save is), and
-    then, for a directory, a fresh snapshot loaded from what was saved replaces the old one in
-    one assignment. Requests already running finish on the old snapshot, whose files stay
-    readable through their open handles. A Milvus index is read where it lives: its writes stay
-    hidden from every search until they commit, so its snapshot is the live index.
+    Readers take ``with reading() as index:``: an Index nothing writes to, so any number of
+    requests search it at once and each sees one state from start to end. Writes run one at a
+    time on a thread of their own, on a second Index: the write, then the save (atomic, as
+    every save is), and then, for a directory, a fresh snapshot loaded from what was saved
+    replaces the old one. Requests already running finish on the old snapshot, whose files stay
+    readable through their open handles; the last of them to finish closes it, so a service
+    that writes often holds the files of at most the snapshots still being read. A Milvus
+    index is read where it lives: its writes stay hidden from every search until they commit,
+    so its snapshot is the live index.
     """
 
     def __init__(self, location: str | Path, *, model: str | Embedder | None = None) -> None:
@@ -36,14 +39,39 @@ class ServedIndex:
         self._writer: Index | None = None
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-write")
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._readers: dict[int, tuple[Index, int]] = {}  # id(snapshot) -> (snapshot, reads)
 
     @property
     def local(self) -> bool:
         return not is_milvus(self.location)
 
-    def snapshot(self) -> Index:
-        """The index a read uses, from its first call to its last."""
-        return self._snapshot
+    @contextmanager
+    def reading(self) -> Iterator[Index]:
+        """The index a read uses, from its first call to its last; it stays open until the
+        block ends, though a write publishes a newer one meanwhile."""
+        with self._lock:
+            index = self._snapshot
+            reads = self._readers.get(id(index), (index, 0))[1]
+            self._readers[id(index)] = (index, reads + 1)
+        try:
+            yield index
+        finally:
+            with self._lock:
+                reads = self._readers[id(index)][1] - 1
+                if reads:
+                    self._readers[id(index)] = (index, reads)
+                else:
+                    del self._readers[id(index)]
+                superseded = not reads and index is not self._snapshot
+            if superseded:
+                index.close()
+
+    @property
+    def open_snapshots(self) -> int:
+        """How many snapshots are open: the current one and the superseded ones still read."""
+        with self._lock:
+            return 1 + sum(index is not self._snapshot for index, _ in self._readers.values())
 
     def write(self, change: Callable[[Index], T]) -> T:
         """Run ``change`` on the writing index, save, and publish the result to readers. If it
@@ -63,7 +91,12 @@ class ServedIndex:
             self._writer = None
             raise
         if self.local:
-            self._snapshot = Index.load(self.location, model=self.embedder)
+            fresh = Index.load(self.location, model=self.embedder)
+            with self._lock:
+                old, self._snapshot = self._snapshot, fresh
+                idle = id(old) not in self._readers
+            if idle:
+                old.close()
         return result
 
     def close(self) -> None:

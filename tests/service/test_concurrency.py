@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 import pytest
 from serving import BATCH, MARK, Service, hammer
 
-from semsearch import Index, indexing
+from semsearch import Index, SemsearchError, indexing
 
 ServeFactory = Callable[..., AbstractContextManager[Service]]
 
@@ -49,3 +49,27 @@ def test_a_failed_write_leaves_readers_and_the_saved_index_as_they_were(
         # The writer reopened the last save: the next write works, without the failed one.
         assert client.post("/documents", json=body).json()["added"] == 1
         assert client.get("/info").json()["documents"] == before["documents"] + 1
+
+
+def test_a_superseded_snapshot_closes_when_its_last_read_ends(service: Service) -> None:
+    served = service.served
+    body = {"documents": [{"id": "x", "text": "Snow fell on the pass at dawn."}]}
+    with service.client() as client, served.reading() as held:
+        before = held.search("snow on the pass", k=3)
+        assert client.post("/documents", json=body).json()["added"] == 1
+        # The write published a new snapshot; the one being read stays open and unchanged.
+        assert served.open_snapshots == 2
+        assert held.search("snow on the pass", k=3) == before
+        assert "x" not in {d.id for d in held.documents()}
+    assert served.open_snapshots == 1
+    with pytest.raises(SemsearchError, match="the index is closed"):
+        held.search("snow on the pass")
+    # With no read running, a write closes the snapshot it replaces at once.
+    with served.reading() as current:
+        assert "x" in {d.id for d in current.documents()}
+    body = {"documents": [{"id": "y", "text": "Rain came to the valley by noon."}]}
+    with service.client() as client:
+        assert client.post("/documents", json=body).json()["added"] == 1
+    assert served.open_snapshots == 1
+    with pytest.raises(SemsearchError, match="the index is closed"):
+        current.documents()
