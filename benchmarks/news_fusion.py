@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -68,7 +69,8 @@ TUNE_WEEKS = 3
 # ids, cosines, BM25, proximity, each candidate's article and date, the query's recency period,
 # the BM25 scores of the query's feedback terms per (M, E), the query's cosine to each
 # candidate's title, its title's BM25 score over the titles' own index (divided by the top), and
-# the candidates' cosines to the dense feedback query per (M, R)
+# the candidates' cosines to the dense feedback query per (M, R), and the query's cosine to each
+# candidate in a static word-embedding model (WordLlama, when installed; zeros otherwise)
 Cand = tuple[
     list[int],
     np.ndarray,
@@ -81,6 +83,7 @@ Cand = tuple[
     np.ndarray,
     np.ndarray,
     dict[tuple[int, float], np.ndarray],
+    np.ndarray,
 ]
 FEEDBACK = ((1, 10), (3, 10), (5, 20))
 DENSE_FEEDBACK = tuple((m, r) for m in (1, 2, 3, 5) for r in (0.1, 0.25, 0.5, 1.0))
@@ -140,7 +143,29 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
                 dense_feedback,
             )
         )
-    return out
+    return _with_static(out, texts, indexed)
+
+
+def _with_static(out: list[Any], texts: list[str], indexed: dict[int, str]) -> list[Cand]:
+    """Each candidate set with the query's cosine to every candidate in WordLlama's static
+    embeddings (256-d, a bag of token vectors): a third, cheap signal beside MiniLM and BM25."""
+    try:
+        from wordllama import WordLlama  # type: ignore[import-not-found]
+    except ImportError:
+        return [(*c, np.zeros(len(c[0]), np.float32)) for c in out]
+    import wordllama
+
+    model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent)
+    wanted = sorted({i for c in out for i in c[0]})
+    where = {i: row for row, i in enumerate(wanted)}
+    passages = model.embed([indexed[i] for i in wanted], norm=True) if wanted else None
+    queries = model.embed(texts, norm=True)
+    return [
+        (*c, np.asarray(passages[[where[i] for i in c[0]]] @ queries[q], np.float32))
+        if passages is not None and c[0]
+        else (*c, np.zeros(len(c[0]), np.float32))
+        for q, c in enumerate(out)
+    ]
 
 
 def _title_scorer(index: Index, titles: dict[str, str]) -> Callable[[str, list[str]], np.ndarray]:
@@ -225,6 +250,7 @@ def order(
     title_bm25: float = 0.0,
     cap: int | None = None,
     dense_prf: tuple[int, float] | None = None,
+    static_share: float = 0.0,
 ) -> list[int]:
     """Passage ids best first; ``article`` adds that share of the best score among the
     candidates of the passage's own article (an article that answers lifts all its passages);
@@ -233,13 +259,15 @@ def order(
     times the feedback terms' BM25 to the BM25 scores; ``title`` adds that times the query's
     cosine to the article's title, ``title_bm25`` that times its title's BM25 score; ``cap``
     keeps at most that many passages of one article in the top 5; ``dense_prf`` (M, R) takes
-    the cosines to the query moved R times the mean of the best M passages."""
-    ids, dense, lexical, near, docs, dates, cue, feedback, titled, title_lexical, moved = cand
+    the cosines to the query moved R times the mean of the best M passages; ``static_share``
+    adds that times the WordLlama cosine."""
+    ids, dense, lexical, near, docs, dates, cue, feedback, titled, title_lexical, moved, wl = cand
     if dense_prf is not None:
         dense = moved[dense_prf]
     if prf is not None:
         lexical = lexical + prf[2] * feedback[prf[0], prf[1]]
     fused = fuse(dense, lexical, near) + title * titled + title_bm25 * title_lexical
+    fused = fused + static_share * wl
     if recency is not None:
         which, gain, days = recency
         window = days or cue or 7.0
@@ -302,9 +330,12 @@ class Data:
         title_bm25: float = 0.0,
         cap: int | None = None,
         dense_prf: tuple[int, float] | None = None,
+        static_share: float = 0.0,
     ) -> dict[str, float]:
         def ranked(c: Cand) -> list[int]:
-            return order(c, fuse, article, recency, prf, title, title_bm25, cap, dense_prf)
+            return order(
+                c, fuse, article, recency, prf, title, title_bm25, cap, dense_prf, static_share
+            )
 
         out: dict[str, float] = {}
         for half, weeks in (("tune", self.rt[:TUNE_WEEKS]), ("held-out", self.rt[TUNE_WEEKS:])):
@@ -403,6 +434,12 @@ def main() -> None:
     for m, r in DENSE_FEEDBACK:
         name = f"default + recency cued + dense prf {m}/{r}"
         table[name] = data.score(default, 0.0, cued, dense_prf=(m, r))
+    static_shares = (0.05, 0.1, 0.2, 0.3) if importlib.util.find_spec("wordllama") else ()
+    for share in static_shares:  # rows only where `pip install wordllama` was run
+        name = f"default + recency cued + wordllama {share}"
+        table[name] = data.score(default, 0.0, cued, static_share=share)
+        name = f"default + recency cued + dense prf 1/1.0 + wordllama {share}"
+        table[name] = data.score(default, 0.0, cued, dense_prf=(1, 1.0), static_share=share)
     if args.json:
         print(json.dumps(table, indent=1))
         return
