@@ -40,7 +40,7 @@ class ServedIndex:
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-write")
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._readers: dict[int, tuple[Index, int]] = {}  # id(snapshot) -> (snapshot, reads)
+        self._readers: dict[Index, int] = {}  # snapshot (hashed by identity) -> reads running
 
     @property
     def local(self) -> bool:
@@ -52,17 +52,14 @@ class ServedIndex:
         block ends, though a write publishes a newer one meanwhile."""
         with self._lock:
             index = self._snapshot
-            reads = self._readers.get(id(index), (index, 0))[1]
-            self._readers[id(index)] = (index, reads + 1)
+            self._readers[index] = self._readers.get(index, 0) + 1
         try:
             yield index
         finally:
             with self._lock:
-                reads = self._readers[id(index)][1] - 1
+                reads = self._readers.pop(index) - 1
                 if reads:
-                    self._readers[id(index)] = (index, reads)
-                else:
-                    del self._readers[id(index)]
+                    self._readers[index] = reads
                 superseded = not reads and index is not self._snapshot
             if superseded:
                 index.close()
@@ -71,7 +68,7 @@ class ServedIndex:
     def open_snapshots(self) -> int:
         """How many snapshots are open: the current one and the superseded ones still read."""
         with self._lock:
-            return 1 + sum(index is not self._snapshot for index, _ in self._readers.values())
+            return 1 + sum(index is not self._snapshot for index in self._readers)
 
     def write(self, change: Callable[[Index], T]) -> T:
         """Run ``change`` on the writing index, save, and publish the result to readers. If it
@@ -94,7 +91,7 @@ class ServedIndex:
             fresh = Index.load(self.location, model=self.embedder)
             with self._lock:
                 old, self._snapshot = self._snapshot, fresh
-                idle = id(old) not in self._readers
+                idle = old not in self._readers
             if idle:
                 old.close()
         return result
