@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from answers import Question, contains, load_squad, log, squad_index
 
-from semsearch import Filters, Index
+from semsearch import Document, Filters, Index
 from semsearch.answers import SentenceAnswerer
 from semsearch.answers import sentence as answers_module
 from semsearch.retrieval.search import encode_queries
@@ -41,6 +41,19 @@ def load_query_cache(path: Path, index: Index, sample: list[str]) -> QueryCache:
         raise SystemExit(f"{path}: vectors disagree with the model (cosine {worst:.4f})")
     log(f"query vectors from {path}: {len(cache)} (checked on {len(probe)})")
     return cache
+
+
+def squad_setup(
+    query_cache: Path | None,
+) -> tuple[list[Document], list[Question], Index, QueryCache]:
+    """The SQuAD dev articles and questions, their index, and the question vectors saved in
+    ``query_cache`` (checked against the model) or none."""
+    docs, questions = load_squad()
+    index = squad_index(docs)
+    cache: QueryCache = {}
+    if query_cache:
+        cache = load_query_cache(query_cache, index, [q.text for q in questions[:50]])
+    return docs, questions, index, cache
 
 
 def query_vectors(index: Index, texts: list[str], cache: QueryCache) -> np.ndarray:
@@ -117,11 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    docs, questions = load_squad()
-    index = squad_index(docs)
-    cache: QueryCache = {}
-    if args.query_cache:
-        cache = load_query_cache(args.query_cache, index, [q.text for q in questions[:50]])
+    docs, questions, index, cache = squad_setup(args.query_cache)
     # Four disjoint groups of 12 articles: fit on groups 0 (index, answerable) and 1
     # (unanswerable), hold out groups 2 and 3 the same way, so nothing is reused.
     group = {q.article: q.article % 4 for q in questions}

@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from answers import Question, contains, load_squad, log, squad_index
-from calibrate_abstention import QueryCache, load_query_cache, query_vectors
+from answers import Question, contains, log
+from calibrate_abstention import QueryCache, query_vectors, squad_setup
 
 from semsearch import Index
 from semsearch.answers import SentenceAnswerer
@@ -135,11 +135,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--query-cache", type=Path, help="npz (texts, vectors) of SQuAD questions")
     args = parser.parse_args()
-    docs, questions = load_squad()
-    index = squad_index(docs)
-    cache: QueryCache = {}
-    if args.query_cache:
-        cache = load_query_cache(args.query_cache, index, [q.text for q in questions[:50]])
+    _, questions, index, cache = squad_setup(args.query_cache)
     rows = features(index, questions, args.k, cache)
     tune = [r for r in rows if r[0].article % 2 == 0]
     held = [r for r in rows if r[0].article % 2 == 1]
