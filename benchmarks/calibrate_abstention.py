@@ -35,7 +35,7 @@ def load_query_cache(path: Path, index: Index, sample: list[str]) -> QueryCache:
     with np.load(path, allow_pickle=False) as z:
         cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
     probe = [q for q in sample if q in cache][:8]
-    fresh = index.embedder.encode(probe)
+    fresh = index.embedder.encode_queries(probe)
     worst = min((float(fresh[i] @ cache[q]) for i, q in enumerate(probe)), default=0.0)
     if worst < 0.999:
         raise SystemExit(f"{path}: vectors disagree with the model (cosine {worst:.4f})")

@@ -75,7 +75,7 @@ def milvus_rankers(
 
     doc_of = {r["pid"]: r["doc_id"] for r in engine.rows("passages", "retired == 0", ["doc_id"])}
     ids = list(queries)
-    vectors = index.embedder.encode([queries[q] for q in ids])
+    vectors = index.embedder.encode_queries([queries[q] for q in ids])
     out = {}
     for name, ranker in (
         ("milvus rrf (k=60)", RRFRanker(60)),

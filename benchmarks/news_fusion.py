@@ -99,7 +99,7 @@ def candidates(index: Index, texts: list[str]) -> list[Cand]:
         for d in index.documents()
         for p in index.passages(d.id)
     }
-    vectors = index.embedder.encode(texts)
+    vectors = index.embedder.encode_queries(texts)
     titles = {d.id: d.title for d in index.documents() if d.title}
     title_vectors = dict(zip(titles, index.embedder.encode(list(titles.values())), strict=True))
     title_bm25 = _title_scorer(index, titles)

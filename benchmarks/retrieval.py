@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,15 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_or_build(name: str, docs: Any, cache: Path, *, first: bool = False) -> Index:
+def load_or_build(
+    name: str, docs: Any, cache: Path, *, first: bool = False, model: Embedder | None = None
+) -> Index:
+    """The index of ``docs`` saved in ``cache``, built and saved first if it is not there;
+    ``model`` [the bundled model, its vectors cached in ``cache``]."""
     cache.mkdir(parents=True, exist_ok=True)
-    embedder = CachedEmbedder(cache / f"{name}-passages.npz", cache / f"{name}-queries.npz")
+    embedder = model or CachedEmbedder(
+        cache / f"{name}-passages.npz", cache / f"{name}-queries.npz"
+    )
     path = cache / (f"{name}-first-tokens-index" if first else f"{name}-index")
     if (path / "manifest.json").is_file():
         return Index.load(path, model=embedder)
@@ -118,7 +125,7 @@ def candidate_scores(index: Index, texts: list[str]) -> list[Cands]:
     """Per query: candidate documents (of each candidate passage), dense, BM25 and proximity
     scores."""
     engine = index._engine
-    qvecs = index.embedder.encode(texts)
+    qvecs = index.embedder.encode_queries(texts)
     doc_of = dict(engine.store.passage_docs())
     out = []
     for row, text in enumerate(texts):
@@ -136,12 +143,16 @@ def ranking(cands: Cands, method: Fusion, weight: float, proximity: float) -> li
     return list(dict.fromkeys(docs[i] for i in np.argsort(-fused, kind="stable")))
 
 
-def tune(cache: Path) -> dict[str, Any]:
+def tune(cache: Path, model: Callable[[str], Embedder] | None = None) -> dict[str, Any]:
+    """Every fusion method and weight on SQuAD (halves) and SciFact; ``model`` gives the
+    embedder of a dataset by name [the bundled model]."""
     sq_docs, questions = squad_data(DATA / "squad-v1.1-dev" / "dev-v1.1.json")
-    sq = candidate_scores(load_or_build("squad", sq_docs, cache), [q.text for q in questions])
+    sq_index = load_or_build("squad", sq_docs, cache, model=model("squad") if model else None)
+    sq = candidate_scores(sq_index, [q.text for q in questions])
     sf_dir = DATA / "beir-scifact"
     queries, qrels = beir_queries(sf_dir)
-    sf_index = load_or_build("scifact", beir_corpus(sf_dir), cache)
+    sf_model = model("scifact") if model else None
+    sf_index = load_or_build("scifact", beir_corpus(sf_dir), cache, model=sf_model)
     sf = dict(zip(queries, candidate_scores(sf_index, list(queries.values())), strict=True))
     halves = {"tune": range(0, len(questions), 2), "held-out": range(1, len(questions), 2)}
     table: dict[str, Any] = {}
@@ -169,15 +180,22 @@ RTQA = DATA / "realtimeqa-2022-dev-slice"
 MODES: list[Mode] = ["dense", "lexical", "hybrid"]
 
 
-def rtqa(cache: Path, *, k: int = 5, weeks: list[str] | None = None) -> dict[str, Any]:
+def rtqa(
+    cache: Path,
+    *,
+    k: int = 5,
+    weeks: list[str] | None = None,
+    model: Callable[[str], Embedder] | None = None,
+) -> dict[str, Any]:
     """Share of questions whose top ``k`` passages contain the gold choice, per mode, overall
-    and per week."""
+    and per week; ``model`` gives the embedder of a week by name [the bundled model]."""
     every_week = realtimeqa_weeks(RTQA)
     chosen = [w for w in every_week if weeks is None or w.name in weeks]
     rows: dict[str, dict[Mode, list[tuple[bool, bool]]]] = {}
     for week in chosen:
         # One cache per week, so that weeks can run in parallel processes.
-        index = Index(model=HashedCache(cache / f"rtqa-{week.name}-vectors.npz"))
+        embedder = model(week.name) if model else None
+        index = Index(model=embedder or HashedCache(cache / f"rtqa-{week.name}-vectors.npz"))
         index.add(week.documents)  # in memory only: the articles are never written
         hits = search_all(index, [q.text for q in week.questions], k=k, modes=MODES)
         rows[week.name] = {

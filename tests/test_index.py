@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,39 @@ def test_a_new_version_with_the_same_text_asks_the_model_nothing(
     assert asked == [], "every vector is reused, so the model is not called, not even with []"
     assert [d.date for d in idx.documents()] == ["2026-01-03"]
     _invariants(idx)
+
+
+class QueryPrefixed(Embedder):
+    """A model used as e5 is: queries carry a prefix, documents none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.queries.extend(texts)
+        return self.encode([f"query: {t}" for t in texts])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])
+
+
+def test_every_search_embeds_its_queries_as_queries() -> None:
+    """One query or many, searched or asked: each goes through encode_queries, whose vectors
+    the ranking uses (an asymmetric model's documents are never embedded as queries)."""
+    model = QueryPrefixed()
+    idx = Index(model=model)
+    idx.add(DOCS)
+    questions = ["Why did the bank raise interest rates?", "Where did it snow?"]
+    hits = idx.search_many(questions, k=3)
+    idx.search(questions[0], k=3)
+    idx.ask_many(questions, k=3)
+    assert model.queries == [*questions, questions[0], *questions]
+    prefixed = Embedder.encode(model, [f"query: {q}" for q in questions])
+    want = idx.search_many(questions, k=3, query_vectors=prefixed)
+    assert [[(h.passage_id, h.score) for h in r] for r in hits] == [
+        [(h.passage_id, h.score) for h in r] for r in want
+    ]
 
 
 def test_remove_and_ids_never_reused(index: Index) -> None:

@@ -257,6 +257,17 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        """Embed search queries, as every search does (documents go through ``encode``).
+
+        The bundled model embeds a query as it embeds a passage, so one query takes
+        ``encode_query`` and many take ``encode``. A subclass for a model that reads queries
+        differently (e5's "query: " prefix, an instruction) overrides this and ``encode_query``.
+        """
+        if len(texts) == 1:
+            return self.encode_query(texts[0])
+        return self.encode(list(texts))
+
     def encode_query(self, text: str) -> Vectors:
         """Embed one query on one thread: on a busy machine with few cores a single query is
         slower and far less predictable with two threads fighting for one free core."""

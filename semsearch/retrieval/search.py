@@ -44,9 +44,7 @@ def encode_queries(embedder: Embedder, queries: Sequence[str]) -> Matrix:
             if n > limit:
                 message = f"query is {n} tokens long; the model reads only the first {limit}"
                 warnings.warn(SemsearchWarning(message), stacklevel=4)
-    if len(queries) == 1:
-        return embedder.encode_query(queries[0])
-    return embedder.encode(list(queries))
+    return embedder.encode_queries(list(queries))
 
 
 def _ranked(
